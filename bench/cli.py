@@ -1,0 +1,173 @@
+"""The `msbench` command line: run, validate, ls, leaderboard, show."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.suite import SuiteError, load_suite
+
+DEFAULT_STORE = ".msbench/results.sqlite"
+DEFAULT_CACHE = ".msbench/artifacts"
+SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+
+
+def _load_or_exit(path):
+    try:
+        return load_suite(path)
+    except SuiteError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_validate(args) -> int:
+    status = 0
+    for path in args.suites:
+        try:
+            suite = load_suite(path)
+        except SuiteError as exc:
+            for line in exc.problems:
+                print(line, file=sys.stderr)
+            status = 2
+            continue
+        print(f"{path}: ok ({len(suite.jobs)} jobs, metrics: {', '.join(m.id for m in suite.metrics)})")
+    return status
+
+
+def cmd_run(args) -> int:
+    from bench.cache import ArtifactCache
+    from bench.report import write_report
+    from bench.runner import DeviceError, resolve_device, run_suite
+    from bench.store import Store
+
+    suite = _load_or_exit(args.suite)
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as exc:
+        print(f"msbench run: {exc}", file=sys.stderr)
+        return 2
+    store = Store(args.store)
+    print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device}; store {args.store}, cache {args.cache}",
+          file=sys.stderr)
+    try:
+        summary = run_suite(suite, store, ArtifactCache(args.cache), device, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print("interrupted: finished jobs are stored; run the same command again to resume", file=sys.stderr)
+        return 130
+    out = Path(args.out) / suite.name
+    paths = write_report(store, suite.name, out, suite.plots)
+    store.close()
+    print(f"{summary.ok} jobs ran, {summary.skipped} already done, {len(summary.failed)} failed", file=sys.stderr)
+    for display, phase, reason in summary.failed:
+        print(f"  failed: {display} ({phase}): {reason}", file=sys.stderr)
+    print(f"leaderboard: {paths['markdown']}")
+    return 1 if summary.failed else 0
+
+
+def cmd_leaderboard(args) -> int:
+    from bench.report import write_report
+    from bench.store import Store
+
+    suite = _load_or_exit(args.suite)
+    store = Store(args.store)
+    paths = write_report(store, suite.name, Path(args.out) / suite.name, suite.plots)
+    print(f"leaderboard: {paths['markdown']}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from bench.store import Store
+
+    if not Path(args.store).exists():
+        print(f"msbench show: no results store at {args.store}", file=sys.stderr)
+        return 2
+    store = Store(args.store)
+    runs = store.runs(args.suite)
+    if not runs:
+        print(f"msbench show: no runs of suite {args.suite!r} in {args.store} "
+              f"(suites there: {', '.join(store.suites()) or 'none'})", file=sys.stderr)
+        return 2
+    scores = {}
+    for s in store.scores(args.suite):
+        scores.setdefault(s["job_key"], []).append(s)
+    for r in runs:
+        sweep = ",".join(f"{k}={v}" for k, v in json.loads(r["sweep"]).items())
+        line = f"{r['job_key']}  {r['label']}[{sweep}] seed={r['seed']}  {r['status']}"
+        if r["status"] == "ok":
+            line += "  " + " ".join(f"{s['metric_id']}={s['value']:.4g}" if s["value"] is not None
+                                    else f"{s['metric_id']}=missing" for s in scores.get(r["job_key"], []))
+        else:
+            line += f"  ({r['phase'] or 'unfinished'}: {r['error'] or 'no result recorded'})"
+        print(line)
+    return 0
+
+
+def cmd_ls(args) -> int:
+    if args.what == "models":
+        import models as zoo
+
+        for name, cls in sorted(zoo.registry().items()):
+            print(f"{name:16} {cls.description} [supports: {', '.join(sorted(cls.supports))}]")
+    elif args.what == "datasets":
+        from bench.data import DATASETS
+
+        for name, cls in sorted(DATASETS.items()):
+            print(f"{name:16} {cls.description} [kind: {cls.kind}]")
+    elif args.what == "metrics":
+        from bench.metrics import METRICS
+
+        for name, info in sorted(METRICS.items()):
+            arrow = "higher is better" if info.higher_is_better else "lower is better"
+            print(f"{name:16} {info.description} ({arrow}, v{info.version})")
+    else:
+        for path in sorted(SUITES_DIR.glob("*.yaml")):
+            try:
+                suite = load_suite(path)
+                print(f"{path.stem:16} {suite.description.strip().splitlines()[0] if suite.description else ''} "
+                      f"({len(suite.jobs)} jobs)")
+            except SuiteError as exc:
+                print(f"{path.stem:16} INVALID: {exc.problems[0]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="msbench", description="Benchmark disentangled representation learners.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def store_args(p):
+        p.add_argument("--store", default=DEFAULT_STORE, help=f"SQLite results store (default {DEFAULT_STORE})")
+
+    p = sub.add_parser("run", help="train or load every job of a suite, score it, write the leaderboard")
+    p.add_argument("suite", help="path to a suite YAML file")
+    store_args(p)
+    p.add_argument("--cache", default=DEFAULT_CACHE, help=f"trained-artifact folder (default {DEFAULT_CACHE})")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
+    p.add_argument("--no-progress", action="store_true", help="no per-step progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check suite files without running anything")
+    p.add_argument("suites", nargs="+")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("ls", help="list models, datasets, metrics or suites")
+    p.add_argument("what", choices=["models", "datasets", "metrics", "suites"])
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("leaderboard", help="rewrite a suite's leaderboard and plots from the store")
+    p.add_argument("suite")
+    store_args(p)
+    p.add_argument("--out", default="leaderboards")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("show", help="list the stored runs of a suite with status, errors and scores")
+    p.add_argument("suite", help="suite name")
+    store_args(p)
+    p.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

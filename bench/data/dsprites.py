@@ -1,0 +1,93 @@
+"""Procedural dSprites: the factor grid of Matthey et al. 2017, rendered from factor indices.
+
+No file needed: every image is drawn analytically (point-in-shape tests at pixel centres),
+so any (shape, scale, orientation, x, y) index maps to the same binary image every time.
+The factor grid is dSprites's own: shape 3 (square, ellipse, heart), scale 6 in [0.5, 1],
+orientation 40 in [0, 2pi] (endpoints included, as in the original), x and y 32 in [0, 1].
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.config import require
+
+FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
+FACTOR_SIZES = (3, 6, 40, 32, 32)
+SCALES = np.linspace(0.5, 1.0, 6)
+ORIENTATIONS = np.linspace(0.0, 2 * np.pi, 40)
+POSITIONS = np.linspace(0.0, 1.0, 32)
+# Geometry in units of the image side: object centres span [0.2, 0.8]; a scale-1 object
+# has half-extent 0.16 (about 20 px wide at 64 px, close to the original sprites).
+CENTRE_LOW, CENTRE_SPAN, HALF_EXTENT = 0.2, 0.6, 0.16
+
+
+def _inside(shape: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Point-in-shape test in object coordinates (u right, v up, unit half-extent)."""
+    square = np.maximum(np.abs(u), np.abs(v)) <= 1.0
+    ellipse = u**2 + (v / 0.5) ** 2 <= 1.0
+    # Implicit heart (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, scaled to about [-1, 1]^2.
+    x, y = 1.15 * u, 1.2 * v + 0.1
+    heart = (x**2 + y**2 - 1.0) ** 3 - x**2 * y**3 <= 0.0
+    s = shape[:, None, None]
+    return np.where(s == 0, square, np.where(s == 1, ellipse, heart))
+
+
+@dataclass(frozen=True)
+class DSpritesParams:
+    image_size: int = 64
+
+    def __post_init__(self):
+        # the conv architectures halve the side four times
+        require(self.image_size % 16 == 0 and 16 <= self.image_size <= 256,
+                "image_size", f"{self.image_size} is not a multiple of 16 in [16, 256]")
+
+
+class DSprites:
+    name = "dsprites"
+    kind = "images"
+    Params = DSpritesParams
+    description = "procedural dSprites (3x6x40x32x32 factor grid, binary images); needs no file"
+    factor_names = FACTOR_NAMES
+    factor_sizes = FACTOR_SIZES
+
+    def __init__(self, params: DSpritesParams = DSpritesParams()):
+        self.params = params
+        size = params.image_size
+        centres = (np.arange(size) + 0.5) / size
+        self._px = centres[None, None, :]  # x grows to the right (columns)
+        self._py = centres[None, :, None]  # y grows downwards (rows)
+
+    @property
+    def spec(self) -> dict:
+        return {"name": self.name, "params": {"image_size": self.params.image_size}}
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (1, self.params.image_size, self.params.image_size)
+
+    def __len__(self) -> int:
+        return int(np.prod(self.factor_sizes))
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        factors = np.asarray(factors, dtype=np.int64)
+        if factors.ndim != 2 or factors.shape[1] != len(self.factor_sizes):
+            raise ValueError(f"factors must be (n, {len(self.factor_sizes)}), got {factors.shape}")
+        if (factors < 0).any() or (factors >= np.array(self.factor_sizes)).any():
+            raise ValueError("factor index out of range for the dSprites grid")
+        shape, scale, orient, fx, fy = factors.T
+        half = (HALF_EXTENT * SCALES[scale])[:, None, None]
+        theta = ORIENTATIONS[orient][:, None, None]
+        dx = (self._px - (CENTRE_LOW + CENTRE_SPAN * POSITIONS[fx])[:, None, None]) / half
+        dy = -(self._py - (CENTRE_LOW + CENTRE_SPAN * POSITIONS[fy])[:, None, None]) / half
+        cos, sin = np.cos(theta), np.sin(theta)
+        u, v = cos * dx + sin * dy, -sin * dx + cos * dy  # rotate the frame by -theta
+        return _inside(shape, u, v).astype(np.float32)[:, None]
+
+    def sample(self, n: int, seed) -> tuple[np.ndarray, np.ndarray]:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        factors = self.sample_factors(n, rng)
+        return self.render(factors), factors

@@ -1,0 +1,127 @@
+"""Leaderboard tables (Markdown, CSV, HTML): a row per model label and sweep point,
+mean ± std over seeds, the number of seeds and the parameter count."""
+
+import datetime
+import json
+from pathlib import Path
+
+import pandas as pd
+
+ARROW = {True: "↑", False: "↓"}
+
+
+def score_frame(store, suite_name: str) -> pd.DataFrame:
+    """One row per stored score of a successful run, with sweep params expanded."""
+    rows = store.scores(suite_name)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["sweep_point"] = frame["sweep"].map(
+        lambda s: ", ".join(f"{k}={v}" for k, v in json.loads(s).items()))
+    return frame
+
+
+def summarise(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict, dict]:
+    """Aggregate over seeds: columns `<metric>_mean`, `<metric>_std`, `<metric>_n` per metric id.
+
+    Returns (table, direction per metric id, missing reasons per metric id).
+    """
+    direction = frame.groupby("metric_id")["higher_is_better"].first().astype(bool).to_dict()
+    missing = (frame[frame["value"].isna()].groupby("metric_id")["missing_reason"]
+               .agg(lambda r: "; ".join(sorted(set(r.dropna())))).to_dict())
+    keys = ["label", "model", "sweep_point"]
+    table = frame.groupby(keys).agg(seeds=("seed", "nunique"), params=("n_params", "max"))
+    for metric, rows in frame.groupby("metric_id"):
+        stats = rows.groupby(keys)["value"].agg(["mean", "std", "count"])
+        stats.columns = [f"{metric}_{c}" for c in ("mean", "std", "n")]
+        table = table.join(stats)
+    return table.reset_index(), direction, missing
+
+
+def _cell(mean, std, count) -> str:
+    if pd.isna(mean):
+        return "—"
+    if count >= 2 and not pd.isna(std):
+        return f"{mean:.4g} ± {std:.2g}"
+    return f"{mean:.4g}"
+
+
+def column_names(metric_ids) -> dict:
+    """Show a metric by its bare name unless two columns share it."""
+    names = [m.split("[")[0] for m in metric_ids]
+    return {m: (n if names.count(n) == 1 else m) for m, n in zip(metric_ids, names)}
+
+
+def _display_table(table, direction, missing) -> tuple[pd.DataFrame, list[str]]:
+    metrics = sorted(direction)
+    names = column_names(metrics)
+    notes = {m: i + 1 for i, m in enumerate(m for m in metrics if m in missing)}
+    shown = pd.DataFrame({
+        "model": table["label"],
+        "sweep": table["sweep_point"].replace("", "—"),
+        "seeds": table["seeds"],
+        "params": table["params"].map(lambda p: f"{int(p):,}" if not pd.isna(p) else "—"),
+    })
+    for m in metrics:
+        means = table[f"{m}_mean"]
+        best = means.max() if direction[m] else means.min()
+        cells = []
+        for mean, std, count in zip(means, table[f"{m}_std"], table[f"{m}_n"]):
+            text = _cell(mean, std, count)
+            if text == "—" and m in notes:
+                text += f" [{notes[m]}]"
+            elif len(table) > 1 and mean == best:
+                text = f"**{text}**"
+            cells.append(text)
+        shown[f"{names[m]} {ARROW[direction[m]]}"] = cells
+    footnotes = [f"[{n}] {names[m]} missing: {missing[m]}" for m, n in notes.items()]
+    return shown, footnotes
+
+
+def _markdown(df: pd.DataFrame) -> str:
+    header = "| " + " | ".join(df.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in df.columns) + " |"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def write_leaderboard(store, suite_name: str, out_dir) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = store.runs(suite_name)
+    frame = score_frame(store, suite_name)
+    lines = [f"# Leaderboard: {suite_name}", ""]
+    if frame.empty:
+        lines.append("No successful runs stored yet.")
+        table = pd.DataFrame()
+    else:
+        table, direction, missing = summarise(frame)
+        shown, footnotes = _display_table(table, direction, missing)
+        lines += ["Mean ± std over seeds; ↑ higher is better, ↓ lower is better; best in bold.", "",
+                  _markdown(shown), ""]
+        lines += footnotes + ([""] if footnotes else [])
+        settings = frame.groupby("metric_id")[["version", "params"]].first()
+        lines.append("Metric settings: " + "; ".join(
+            f"{m} v{row.version} ({', '.join(f'{k}={v}' for k, v in json.loads(row.params).items())})"
+            for m, row in settings.iterrows()))
+        shown.to_html(out / "leaderboard.html", index=False, escape=True)
+    failed = [r for r in runs if r["status"] != "ok"]
+    if failed:
+        lines += ["", "## Jobs without a result", "", "| job | status | phase | reason |", "| --- | --- | --- | --- |"]
+        for r in failed:
+            sweep = ",".join(f"{k}={v}" for k, v in json.loads(r["sweep"]).items())
+            reason = (r["error"] or "started but never finished (killed?)").replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {r['label']}[{sweep}] seed={r['seed']} | {r['status']} | {r['phase'] or '—'} | {reason} |")
+    ok = [r for r in runs if r["status"] == "ok"]
+    if ok:
+        shas = sorted({json.loads(r["code_version"])["git_sha"] or "unknown" for r in ok})
+        devices = sorted({r["device"] for r in ok})
+        train = sum(r["train_seconds"] or 0 for r in ok)
+        lines += ["", f"Runs: {len(ok)} ok, {len(failed)} without result. Code: {', '.join(s[:12] for s in shas)}. "
+                      f"Devices: {'; '.join(devices)}. Training time: {train:.0f}s "
+                      f"({sum(r['reused'] for r in ok)} runs reused a cached model)."]
+    lines += ["", f"_Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by msbench._", ""]
+    (out / "leaderboard.md").write_text("\n".join(lines))
+    if not table.empty:
+        table.to_csv(out / "leaderboard.csv", index=False)
+    return {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html"}

@@ -1,0 +1,161 @@
+"""Run a suite: for each job, train or load its model, evaluate it, record the result.
+
+Jobs whose scores are already stored are skipped; trained models come from the artifact
+cache when present; one failing job is recorded with its phase and reason and never
+stops the others.
+"""
+
+import datetime
+import importlib.metadata
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+import models as zoo
+from bench import data as datasets
+from bench.cache import ArtifactCache, CorruptArtifact
+from bench.config import build
+from bench.evaluate import evaluate
+from bench.store import Store
+
+
+class DeviceError(ValueError):
+    pass
+
+
+def resolve_device(name: str) -> str:
+    """'auto' -> 'cuda' when CUDA is present, else 'cpu'; 'cuda[:N]' is checked to exist."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {name}: CUDA is not available on this machine (use cpu or auto)")
+        index = name.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise DeviceError(f"--device {name}: no such GPU (this machine has {torch.cuda.device_count()})")
+        return name
+    raise DeviceError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def code_version() -> dict:
+    root = Path(__file__).resolve().parent.parent
+    def git(*args):
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    try:
+        sha = git("rev-parse", "--verify", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if sha else None
+    except (OSError, subprocess.SubprocessError):
+        sha, dirty = None, None
+    versions = {}
+    for package in ("msbench", "torch", "numpy", "scikit-learn", "scipy"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"git_sha": sha, "git_dirty": dirty, "python": platform.python_version(), "packages": versions}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def device_description(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+@dataclass
+class RunSummary:
+    total: int = 0
+    skipped: int = 0
+    ok: int = 0
+    failed: list = field(default_factory=list)  # (job display, phase, reason)
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)  # seeds the CPU and every CUDA generator
+
+
+def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, log) -> tuple:
+    """The trained model for `job`: from the cache when present, else trained and cached.
+
+    Returns (model, reused, train_seconds).
+    """
+    cls = zoo.get(job.model)
+    config = build(cls.Config, job.params)
+    _seed_everything(job.seed)
+    model = cls(config, data.image_shape).to(device)
+    if cache.has(job.key):
+        try:
+            cache.load_into(job.key, model)
+            log(f"reused cached artifact {cache.path(job.key)}")
+            return model, True, 0.0
+        except CorruptArtifact as exc:
+            moved = cache.set_aside(job.key)
+            log(f"warning: {exc}; moved it to {moved} and training again")
+            _seed_everything(job.seed)
+            model = cls(config, data.image_shape).to(device)
+    start = time.perf_counter()
+    losses = model.fit(data, job.budget, seed=job.seed, progress=progress, desc=job.display)
+    seconds = time.perf_counter() - start
+    cache.save(job.key, model, job.spec, losses)
+    return model, False, seconds
+
+
+def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
+              out=sys.stderr) -> RunSummary:
+    summary = RunSummary(total=len(suite.jobs))
+    metric_ids = [m.id for m in suite.metrics]
+    version = code_version()
+    device_info = device_description(device)
+    data = datasets.load(suite.dataset["name"], **suite.dataset["params"])
+    width = len(str(len(suite.jobs)))
+
+    for index, job in enumerate(suite.jobs, 1):
+        prefix = f"[{index:>{width}}/{len(suite.jobs)}] {job.display}"
+
+        def log(message, prefix=prefix):
+            tqdm.write(f"{prefix}: {message}", file=out)
+
+        if store.done(suite.name, job.key, metric_ids):
+            summary.skipped += 1
+            log("already scored, skipped")
+            continue
+        store.start(suite.name, job, device_info, version, _now())
+        phase = "train"
+        try:
+            model, reused, train_seconds = obtain_model(job, data, cache, device, progress, log)
+            phase = "evaluate"
+            start = time.perf_counter()
+            scores = evaluate(model, data, suite.metrics, job.seed)
+            eval_seconds = time.perf_counter() - start
+        except KeyboardInterrupt:
+            store.fail(suite.name, job.key, phase, "interrupted by the user", _now())
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failed job must not stop the suite
+            reason = f"{type(exc).__name__}: {exc}"
+            store.fail(suite.name, job.key, phase, reason, _now())
+            summary.failed.append((job.display, phase, reason))
+            log(f"FAILED while {phase.replace('train', 'training').replace('evaluate', 'evaluating')}: {reason}")
+            if not isinstance(exc, zoo.TrainingDiverged):
+                tqdm.write("".join(traceback.format_exception(exc)[-3:]).rstrip(), file=out)
+            continue
+        store.finish(suite.name, job.key, scores, model.num_params(), reused, train_seconds, eval_seconds, _now())
+        summary.ok += 1
+        shown = " ".join(f"{s['metric_id']}={s['value']:.4g}" if s["value"] is not None
+                         else f"{s['metric_id']}=missing" for s in scores)
+        how = "reused" if reused else f"trained in {train_seconds:.1f}s"
+        log(f"{how}, evaluated in {eval_seconds:.1f}s: {shown}")
+    return summary

@@ -1,0 +1,326 @@
+"""Suites: the YAML schema, its validation, and the expansion of sweeps into jobs.
+
+Validation collects every problem before anything runs; each problem is one line that
+names the file, the field path and the bad value, with the allowed values or a
+close-name suggestion.
+"""
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bench import data as datasets
+from bench.budget import Budget
+from bench.config import build, close_names, param_problems
+from bench.metrics import METRICS
+
+TOP_LEVEL = {"name", "description", "dataset", "models", "seeds", "budget", "metrics", "plots"}
+MODEL_ENTRY = {"model", "label", "params", "budget"}
+PLOTS = {"score_vs_beta"}
+
+
+class SuiteError(Exception):
+    """A suite failed validation; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    params: dict  # fully resolved, defaults included
+
+    @property
+    def id(self) -> str:
+        defaults = dataclasses.asdict(METRICS[self.name].Params())
+        changed = {k: v for k, v in self.params.items() if defaults.get(k) != v}
+        return self.name + ("[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]" if changed else "")
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model at one sweep point and seed: everything that determines its trained artifact."""
+
+    label: str
+    model: str
+    model_version: str
+    params: dict  # the model's full config, defaults included
+    sweep: dict  # the swept params only, for display
+    seed: int
+    budget: Budget
+    dataset: dict  # {"name": ..., "params": {...}} fully resolved
+    upstream: tuple = ()  # Jobs this one builds on (trained first, or taken from the cache)
+
+    @property
+    def spec(self) -> dict:
+        return {
+            "dataset": self.dataset,
+            "model": self.model,
+            "model_version": self.model_version,
+            "params": self.params,
+            "seed": self.seed,
+            "budget": dataclasses.asdict(self.budget),
+            "upstream": [u.key for u in self.upstream],
+        }
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(canonical_json(self.spec).encode()).hexdigest()[:20]
+
+    @property
+    def display(self) -> str:
+        point = ",".join(f"{k}={v}" for k, v in self.sweep.items())
+        return f"{self.label}[{point}] seed={self.seed}" if point else f"{self.label} seed={self.seed}"
+
+
+@dataclass
+class Suite:
+    path: str
+    name: str
+    description: str
+    dataset: dict
+    jobs: list[Job]
+    metrics: list[MetricSpec]
+    plots: list[str]
+    seeds: list[int] = field(default_factory=list)
+
+
+def _type_name(value) -> str:
+    return type(value).__name__
+
+
+class _Checker:
+    def __init__(self, path: str):
+        self.path = path
+        self.problems: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.problems.append(f"{self.path}: {where}: {message}")
+
+    def mapping(self, value, where: str, required: bool = True) -> dict | None:
+        if value is None and not required:
+            return {}
+        if not isinstance(value, dict):
+            self.add(where, f"expected a mapping, got {_type_name(value)} {value!r}")
+            return None
+        return value
+
+    def unknown_keys(self, value: dict, allowed: set, where: str) -> None:
+        for key in value:
+            if key not in allowed:
+                self.add(f"{where}.{key}" if where else str(key), f"unknown field {key!r}{close_names(key, allowed)}")
+
+    def params(self, config_type, params: dict, where: str) -> None:
+        for name, message in param_problems(config_type, params):
+            self.add(f"{where}.{name}" if name else where, message)
+
+
+def load_suite(path) -> Suite:
+    """Read and validate a suite file; raise SuiteError listing every problem."""
+    path = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SuiteError([f"{path}: cannot read suite file: {exc.strerror}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SuiteError([f"{path}: {where}: not valid YAML: {reason}"]) from None
+    return parse_suite(raw, path)
+
+
+def parse_suite(raw, path: str = "<suite>") -> Suite:
+    check = _Checker(path)
+    if not isinstance(raw, dict):
+        raise SuiteError([f"{path}: top level: expected a mapping of suite fields, got {_type_name(raw)}"])
+    check.unknown_keys(raw, TOP_LEVEL, "")
+    for key in ("name", "dataset", "models", "metrics"):
+        if key not in raw:
+            check.add(key, "missing required field")
+
+    name = raw.get("name")
+    if "name" in raw and (not isinstance(name, str) or not name.strip() or "/" in name):
+        check.add("name", f"expected a non-empty name without '/', got {name!r}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        check.add("description", f"expected text, got {_type_name(description)}")
+
+    dataset_spec, data_kind = _check_dataset(check, raw.get("dataset")) if "dataset" in raw else (None, None)
+    budget = _check_budget(check, raw.get("budget"), "budget", Budget())
+    seeds = _check_seeds(check, raw.get("seeds", [0]))
+    metrics = _check_metrics(check, raw.get("metrics")) if "metrics" in raw else []
+    plots = raw.get("plots", [])
+    if not isinstance(plots, list):
+        check.add("plots", f"expected a list, got {_type_name(plots)}")
+        plots = []
+    for i, plot in enumerate(plots):
+        if plot not in PLOTS:
+            check.add(f"plots[{i}]", f"unknown plot {plot!r}{close_names(str(plot), PLOTS)}")
+
+    jobs = []
+    if "models" in raw:
+        jobs = _check_models(check, raw["models"], dataset_spec, data_kind, budget, seeds)
+    if check.problems:
+        raise SuiteError(check.problems)
+    return Suite(path, name, description, dataset_spec, jobs, metrics, plots, seeds)
+
+
+def _check_dataset(check: _Checker, value):
+    value = check.mapping(value, "dataset")
+    if value is None:
+        return None, None
+    check.unknown_keys(value, {"name", "params"}, "dataset")
+    name = value.get("name")
+    if name is None:
+        check.add("dataset.name", "missing required field")
+        return None, None
+    try:
+        cls = datasets.get(name)
+    except datasets.UnknownDataset as exc:
+        check.add("dataset.name", str(exc))
+        return None, None
+    params = check.mapping(value.get("params"), "dataset.params", required=False)
+    if params is None:
+        return None, None
+    before = len(check.problems)
+    check.params(cls.Params, params, "dataset.params")
+    if len(check.problems) > before:
+        return None, cls.kind
+    return cls(build(cls.Params, params)).spec, cls.kind
+
+
+def _check_budget(check: _Checker, value, where: str, base: Budget) -> Budget:
+    value = check.mapping(value, where, required=False)
+    if not value:
+        return base
+    merged = {**dataclasses.asdict(base), **value}
+    before = len(check.problems)
+    check.params(Budget, merged, where)
+    return base if len(check.problems) > before else build(Budget, merged)
+
+
+def _check_seeds(check: _Checker, value) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        check.add("seeds", f"expected a non-empty list of integers, got {value!r}")
+        return []
+    for i, seed in enumerate(value):
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            check.add(f"seeds[{i}]", f"expected a non-negative integer, got {seed!r}")
+    if len(set(map(repr, value))) != len(value):
+        check.add("seeds", f"duplicate seeds in {value!r}")
+    return value
+
+
+def _check_metrics(check: _Checker, value) -> list[MetricSpec]:
+    if not isinstance(value, list) or not value:
+        check.add("metrics", f"expected a non-empty list of metric names, got {value!r}")
+        return []
+    specs = []
+    for i, entry in enumerate(value):
+        where = f"metrics[{i}]"
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        entry = check.mapping(entry, where)
+        if entry is None:
+            continue
+        check.unknown_keys(entry, {"name", "params"}, where)
+        name = entry.get("name")
+        if name not in METRICS:
+            check.add(f"{where}.name", f"unknown metric {name!r}{close_names(str(name), METRICS)}")
+            continue
+        params = check.mapping(entry.get("params"), f"{where}.params", required=False)
+        if params is None:
+            continue
+        before = len(check.problems)
+        check.params(METRICS[name].Params, params, f"{where}.params")
+        if len(check.problems) == before:
+            specs.append(MetricSpec(name, dataclasses.asdict(build(METRICS[name].Params, params))))
+    ids = [s.id for s in specs]
+    for dup in sorted({i for i in ids if ids.count(i) > 1}):
+        check.add("metrics", f"metric {dup!r} is listed twice")
+    return specs
+
+
+def _check_models(check, value, dataset_spec, data_kind, budget, seeds) -> list[Job]:
+    import models as zoo  # the zoo imports torch: only needed once a suite names models
+
+    if not isinstance(value, list) or not value:
+        check.add("models", f"expected a non-empty list of model entries, got {value!r}")
+        return []
+    jobs, labels = [], {}
+    for i, entry in enumerate(value):
+        where = f"models[{i}]"
+        entry = check.mapping(entry, where)
+        if entry is None:
+            continue
+        check.unknown_keys(entry, MODEL_ENTRY, where)
+        name = entry.get("model")
+        if name is None:
+            check.add(f"{where}.model", "missing required field")
+            continue
+        try:
+            cls = zoo.get(str(name))
+        except zoo.UnknownModel as exc:
+            check.add(f"{where}.model", str(exc))
+            continue
+        label = entry.get("label", name)
+        if not isinstance(label, str) or not label.strip():
+            check.add(f"{where}.label", f"expected a non-empty label, got {label!r}")
+            continue
+        if label in labels:
+            check.add(f"{where}.label", f"duplicate label {label!r} (also models[{labels[label]}]); "
+                                        "give each entry its own label")
+            continue
+        labels[label] = i
+        if data_kind is not None and data_kind not in cls.supports:
+            check.add(f"{where}.model", f"{name!r} cannot handle {data_kind} data "
+                                        f"(it supports: {', '.join(sorted(cls.supports))})")
+            continue
+        params = check.mapping(entry.get("params"), f"{where}.params", required=False)
+        if params is None:
+            continue
+        entry_budget = _check_budget(check, entry.get("budget"), f"{where}.budget", budget)
+        points = _expand_sweep(check, params, f"{where}.params")
+        for point in points:
+            before = len(check.problems)
+            check.params(cls.Config, point, f"{where}.params")
+            if len(check.problems) > before:
+                break
+            config = build(cls.Config, point)
+            sweep = {k: point[k] for k, v in params.items() if isinstance(v, list)}
+            for seed in seeds:
+                jobs.append(Job(label, cls.name, getattr(cls, "version", "1"), dataclasses.asdict(config),
+                                sweep, seed, entry_budget, dataset_spec))
+    return jobs
+
+
+def _expand_sweep(check: _Checker, params: dict, where: str) -> list[dict]:
+    """A list value is a sweep: the grid is the product of all swept params."""
+    axes = {}
+    for key, value in params.items():
+        if isinstance(value, list):
+            if not value:
+                check.add(f"{where}.{key}", "empty sweep []; give at least one value")
+                return []
+            if len(set(map(repr, value))) != len(value):
+                check.add(f"{where}.{key}", f"repeated values in sweep {value!r}")
+                return []
+            axes[key] = value
+    fixed = {k: v for k, v in params.items() if k not in axes}
+    return [{**fixed, **dict(zip(axes, combo))} for combo in itertools.product(*axes.values())]

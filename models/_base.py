@@ -1,0 +1,105 @@
+"""What every model of the zoo provides, and the shared training loop.
+
+A model is a `torch.nn.Module` subclass with a registry `name`, a `Config` dataclass,
+the data kinds it `supports` and the upstream stages it `requires`. Subclasses
+implement `training_loss` and the encode/decode pair; `fit` is shared.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bench.budget import Budget
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    pass
+
+
+class Model(torch.nn.Module):
+    name: str = ""  # registry name; empty for abstract bases
+    version: str = "1"  # bump when training or architecture changes: it is part of the cache key
+    Config: type = NoConfig
+    description: str = ""
+    supports: frozenset = frozenset({"images"})
+    requires: tuple = ()  # upstream stages (registry names) this model builds on
+
+    def __init__(self, config, data_shape: tuple):
+        super().__init__()
+        self.config = config
+        self.data_shape = tuple(data_shape)
+
+    # --- what subclasses implement -------------------------------------------------
+    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> dict:
+        raise NotImplementedError
+
+    def decode(self, codes: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, n: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    # --- shared behaviour --------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def traverse(self, x: torch.Tensor, dim: int, values) -> torch.Tensor:
+        """For each image, decode its code with c[dim] set to each value: (n, len(values), C, H, W)."""
+        codes = self.encode(x)
+        rows = []
+        for value in values:
+            c = codes["c"].clone()
+            c[:, dim] = value
+            rows.append(self.decode({**codes, "c": c}))
+        return torch.stack(rows, dim=1)
+
+    def fit(self, data, budget: Budget, seed: int, progress: bool = True, desc: str = "") -> list[dict]:
+        """Train on batches drawn from `data`; return the loss log (one entry per log step).
+
+        Raises TrainingDiverged, naming the step, as soon as the loss is NaN or inf.
+        """
+        rng = np.random.default_rng(seed)
+        optimizer = torch.optim.Adam(self.parameters(), lr=budget.learning_rate)
+        log_every = max(1, budget.steps // 100)
+        log, running = [], []
+        self.train()
+        bar = tqdm(range(1, budget.steps + 1), desc=desc or self.name, disable=None if progress else True,  # None: off when not a terminal
+                   leave=False, dynamic_ncols=True, unit="step")
+        for step in bar:
+            images, _ = data.sample(budget.batch_size, rng)
+            x = torch.from_numpy(images).to(self.device, non_blocking=True)
+            loss, parts = self.training_loss(x)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"loss became {value} at step {step} of {budget.steps}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running.append(value)
+            if step % log_every == 0 or step == budget.steps:
+                log.append({"step": step, "loss": float(np.mean(running)),
+                            **{k: float(v) for k, v in parts.items()}})
+                bar.set_postfix(loss=f"{log[-1]['loss']:.2f}", refresh=False)
+                running = []
+        self.eval()
+        return log
