@@ -56,7 +56,7 @@ class DSprites:
         size = params.image_size
         centres = (np.arange(size) + 0.5) / size
         self._px = centres[None, None, :]  # x grows to the right (columns)
-        self._py = centres[None, :, None]  # y grows downwards (rows)
+        self._py = centres[None, :, None]  # pos_y grows down the rows, as image indices do
 
     @property
     def spec(self) -> dict:

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from bench.data import DATASETS, UnknownDataset, load
+from bench.data.dsprites import FACTOR_SIZES
+
+
+def test_dsprites_has_the_original_factor_grid():
+    data = load("dsprites")
+    assert data.factor_names == ("shape", "scale", "orientation", "pos_x", "pos_y")
+    assert data.factor_sizes == (3, 6, 40, 32, 32)
+    assert len(data) == 3 * 6 * 40 * 32 * 32 == 737_280
+
+
+@pytest.mark.parametrize("size", [64, 32])
+def test_sample_shapes_types_and_range(size):
+    images, factors = load("dsprites", image_size=size).sample(16, seed=0)
+    assert images.shape == (16, 1, size, size) and images.dtype == np.float32
+    assert factors.shape == (16, 5) and np.issubdtype(factors.dtype, np.integer)
+    assert set(np.unique(images)) <= {0.0, 1.0}  # binary, like dSprites
+    assert (factors >= 0).all() and (factors < np.array(FACTOR_SIZES)).all()
+    assert (images.reshape(16, -1).sum(1) > 0).all()  # every image shows its object
+
+
+def test_sampling_is_deterministic_by_seed():
+    data = load("dsprites", image_size=32)
+    a, fa = data.sample(8, seed=5)
+    b, fb = data.sample(8, seed=5)
+    c, fc = data.sample(8, seed=6)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fa, fb)
+    assert not np.array_equal(fa, fc)
+
+
+def test_factors_control_what_is_drawn():
+    data = load("dsprites", image_size=64)
+    base = np.array([[0, 5, 0, 16, 16]])
+    square = data.render(base)[0, 0]
+    # an unrotated square near the centre covers the centre pixel and is as tall as wide
+    assert square[32, 32] == 1 and square[0, 0] == 0
+    rows, cols = np.flatnonzero(square.any(1)), np.flatnonzero(square.any(0))
+    assert len(rows) == len(cols) and square[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all()
+    smaller = data.render(np.array([[0, 0, 0, 16, 16]]))[0, 0]
+    assert 0 < smaller.sum() < square.sum()  # scale shrinks the object
+    left, right = data.render(np.array([[1, 5, 0, 0, 16], [1, 5, 0, 31, 16]]))[:, 0]
+    assert np.argmax(left.sum(0)) < np.argmax(right.sum(0))  # pos_x moves it right
+    top, bottom = data.render(np.array([[1, 5, 0, 16, 0], [1, 5, 0, 16, 31]]))[:, 0]
+    assert np.argmax(top.sum(1)) < np.argmax(bottom.sum(1))  # pos_y moves it down the rows
+    shapes = data.render(np.array([[s, 5, 0, 16, 16] for s in range(3)]))
+    assert len({im.tobytes() for im in shapes}) == 3
+
+
+def test_orientation_endpoints_coincide_as_in_dsprites():
+    data = load("dsprites", image_size=64)
+    first, last = data.render(np.array([[2, 5, 0, 10, 20], [2, 5, 39, 10, 20]]))
+    np.testing.assert_array_equal(first, last)  # 0 and 2*pi, as in the original grid
+
+
+def test_bad_names_and_params():
+    with pytest.raises(UnknownDataset, match="did you mean 'dsprites'"):
+        load("dsprite")
+    with pytest.raises(ValueError, match="image_size"):
+        load("dsprites", image_size=30)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        load("dsprites", size=32)
+    with pytest.raises(ValueError, match="out of range"):
+        load("dsprites").render(np.array([[3, 0, 0, 0, 0]]))
+
+
+def test_every_dataset_declares_the_api():
+    for cls in DATASETS.values():
+        data = cls(cls.Params())
+        assert len(data.factor_names) == len(data.factor_sizes)
+        assert data.kind in {"images", "tables", "series"}
+        assert data.spec["name"] == cls.name

@@ -1,0 +1,131 @@
+"""Suite validation: every malformed case gives one line naming file, field path and value."""
+
+import pytest
+
+from bench.cli import main
+from bench.suite import SuiteError, load_suite, parse_suite
+from conftest import SUITES
+
+VALID = """
+name: t
+dataset: {name: dsprites, params: {image_size: 32}}
+budget: {steps: 10}
+seeds: [0, 1]
+models:
+  - model: beta_tcvae
+    params: {beta: [1, 4], latent_dim: 4}
+  - model: beta_tcvae_l
+    label: L
+    params: {beta: 4}
+metrics: [mig, {name: l1, params: {num_points: 10}}]
+"""
+
+
+def problems_of(text, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    return info.value.problems
+
+
+def test_valid_suite_expands_sweeps_times_seeds():
+    import yaml
+
+    suite = parse_suite(yaml.safe_load(VALID), "s.yaml")
+    assert len(suite.jobs) == (2 + 1) * 2
+    assert [m.id for m in suite.metrics] == ["mig", "l1[num_points=10]"]
+    first = suite.jobs[0]
+    assert first.sweep == {"beta": 1.0} and first.params["latent_dim"] == 4
+    assert first.budget.steps == 10 and first.budget.batch_size == 64
+    assert len({j.key for j in suite.jobs}) == len(suite.jobs)
+
+
+def test_job_key_is_canonical():
+    import yaml
+
+    a = parse_suite(yaml.safe_load(VALID), "a.yaml").jobs
+    # same resolved config written differently: int vs float beta, explicit default, key order
+    b = parse_suite(yaml.safe_load(VALID.replace("{beta: [1, 4], latent_dim: 4}",
+                                                 "{latent_dim: 4, beta: [1.0, 4.0]}")
+                                   .replace("{beta: 4}", "{beta: 4.0, latent_dim: 10, z_dim: 5}")), "b.yaml").jobs
+    assert [j.key for j in a] == [j.key for j in b]
+    c = parse_suite(yaml.safe_load(VALID.replace("steps: 10", "steps: 11")), "c.yaml").jobs
+    assert not {j.key for j in a} & {j.key for j in c}  # the budget is part of the key
+
+
+BAD = [
+    ("unknown model", ("model: beta_tcvae\n", "model: beta_tcvea\n"),
+     "models[0].model: unknown model 'beta_tcvea'; did you mean 'beta_tcvae'"),
+    ("unknown metric", ("metrics: [mig,", "metrics: [mgi,"), "metrics[0].name: unknown metric 'mgi'; did you mean 'mig'"),
+    ("unknown dataset", ("name: dsprites", "name: dsprits"), "dataset.name: unknown dataset 'dsprits'"),
+    ("wrong type", ("beta: [1, 4]", "beta: [1, four]"), "models[0].params.beta: 'four' is not float"),
+    ("negative steps", ("steps: 10", "steps: -5"), "budget.steps: -5 is not a positive step count"),
+    ("empty sweep", ("beta: [1, 4]", "beta: []"), "models[0].params.beta: empty sweep []"),
+    ("duplicate label", ("label: L", "label: beta_tcvae"), "models[1].label: duplicate label 'beta_tcvae'"),
+    ("unknown param", ("latent_dim: 4}", "latnt_dim: 4}"),
+     "models[0].params.latnt_dim: unknown parameter 'latnt_dim'; did you mean 'latent_dim'"),
+    ("bad dataset param", ("image_size: 32", "image_size: 33"), "dataset.params.image_size: 33 is not a multiple of 16"),
+    ("bad metric param", ("num_points: 10", "num_points: 0"), "metrics[1].params.num_points: 0 is below 1"),
+    ("missing field", ("metrics: [mig, {name: l1, params: {num_points: 10}}]", ""), "metrics: missing required field"),
+    ("unknown top-level field", ("seeds: [0, 1]", "seed: [0, 1]"), "seed: unknown field 'seed'; did you mean 'seeds'"),
+    ("bad seed", ("seeds: [0, 1]", "seeds: [0, -1]"), "seeds[1]: expected a non-negative integer, got -1"),
+    ("negative beta", ("beta: 4}", "beta: -4}"), "models[1].params.beta: -4 is negative"),
+]
+
+
+@pytest.mark.parametrize("case,edit,message", BAD, ids=[b[0] for b in BAD])
+def test_malformed_suite_gives_one_precise_line(case, edit, message, tmp_path):
+    assert edit[0] in VALID
+    problems = problems_of(VALID.replace(*edit), tmp_path)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{tmp_path / 's.yaml'}: ")
+    assert message in problems[0]
+
+
+def test_model_that_cannot_handle_the_data_kind(tmp_path, monkeypatch):
+    import models as zoo
+
+    monkeypatch.setattr(zoo.get("beta_tcvae_l"), "supports", frozenset({"tables"}))
+    problems = problems_of(VALID, tmp_path)
+    assert problems == [f"{tmp_path / 's.yaml'}: models[1].model: 'beta_tcvae_l' cannot handle images data "
+                        "(it supports: tables)"]
+
+
+def test_yaml_syntax_error_and_missing_file(tmp_path):
+    problems = problems_of("name: [unclosed\n", tmp_path)
+    assert len(problems) == 1 and "line 2" in problems[0] and "not valid YAML" in problems[0]
+    with pytest.raises(SuiteError, match="cannot read suite file"):
+        load_suite(tmp_path / "nope.yaml")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    problems = problems_of("!!python/object/apply:os.system ['echo pwned']\n", tmp_path)
+    assert "not valid YAML" in problems[0]
+
+
+def test_cli_validate_exit_codes_and_no_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(VALID.replace("beta_tcvae\n", "beta_tcvea\n"))
+    good = tmp_path / "good.yaml"
+    good.write_text(VALID)
+    assert main(["validate", str(good)]) == 0
+    assert main(["validate", str(bad), str(good)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(bad)])
+    assert info.value.code == 2
+
+
+@pytest.mark.parametrize("path", sorted(SUITES.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_suites_validate(path):
+    suite = load_suite(path)
+    assert suite.name == path.stem and suite.jobs
+
+
+def test_plot_names_match_the_report():
+    from bench.report.plots import PLOTTERS
+    from bench.suite import PLOTS
+
+    assert set(PLOTTERS) == PLOTS
