@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.suite import SuiteError, load_suite
+from bench.suite import SuiteError, format_point, load_suite
 
 DEFAULT_STORE = ".msbench/results.sqlite"
 DEFAULT_CACHE = ".msbench/artifacts"
@@ -56,7 +56,7 @@ def cmd_run(args) -> int:
         print("interrupted: finished jobs are stored; run the same command again to resume", file=sys.stderr)
         return 130
     out = Path(args.out) / suite.name
-    paths = write_report(store, suite.name, out, suite.plots)
+    paths = write_report(store, suite.name, out, suite.plots, suite.labels)
     store.close()
     print(f"{summary.ok} jobs ran, {summary.skipped} already done, {len(summary.failed)} failed", file=sys.stderr)
     for display, phase, reason in summary.failed:
@@ -71,7 +71,7 @@ def cmd_leaderboard(args) -> int:
 
     suite = _load_or_exit(args.suite)
     store = Store(args.store)
-    paths = write_report(store, suite.name, Path(args.out) / suite.name, suite.plots)
+    paths = write_report(store, suite.name, Path(args.out) / suite.name, suite.plots, suite.labels)
     print(f"leaderboard: {paths['markdown']}")
     return 0
 
@@ -92,8 +92,8 @@ def cmd_show(args) -> int:
     for s in store.scores(args.suite):
         scores.setdefault(s["job_key"], []).append(s)
     for r in runs:
-        sweep = ",".join(f"{k}={v}" for k, v in json.loads(r["sweep"]).items())
-        line = f"{r['job_key']}  {r['label']}[{sweep}] seed={r['seed']}  {r['status']}"
+        sweep = format_point(json.loads(r["sweep"]))
+        line = f"{r['job_key']}  {r['label']}{f'[{sweep}]' if sweep else ''} seed={r['seed']}  {r['status']}"
         if r["status"] == "ok":
             line += "  " + " ".join(f"{s['metric_id']}={s['value']:.4g}" if s["value"] is not None
                                     else f"{s['metric_id']}=missing" for s in scores.get(r["job_key"], []))

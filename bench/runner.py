@@ -115,7 +115,8 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
 
 
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
-              out=sys.stderr) -> RunSummary:
+              out=None) -> RunSummary:
+    out = out or sys.stderr
     summary = RunSummary(total=len(suite.jobs))
     metric_ids = [m.id for m in suite.metrics]
     version = code_version()

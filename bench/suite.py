@@ -44,6 +44,11 @@ class MetricSpec:
         return self.name + ("[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]" if changed else "")
 
 
+def format_point(sweep: dict) -> str:
+    """'beta=4,latent_dim=10': how a sweep point is named everywhere (benchopt style)."""
+    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sweep.items())
+
+
 def canonical_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
@@ -80,7 +85,7 @@ class Job:
 
     @property
     def display(self) -> str:
-        point = ",".join(f"{k}={v}" for k, v in self.sweep.items())
+        point = format_point(self.sweep)
         return f"{self.label}[{point}] seed={self.seed}" if point else f"{self.label} seed={self.seed}"
 
 
@@ -94,6 +99,11 @@ class Suite:
     metrics: list[MetricSpec]
     plots: list[str]
     seeds: list[int] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        """Model labels in the order the suite lists them."""
+        return list(dict.fromkeys(job.label for job in self.jobs))
 
 
 def _type_name(value) -> str:
@@ -303,9 +313,10 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds) -> list[
             if len(check.problems) > before:
                 break
             config = build(cls.Config, point)
-            sweep = {k: point[k] for k, v in params.items() if isinstance(v, list)}
+            resolved = dataclasses.asdict(config)
+            sweep = {k: resolved[k] for k, v in params.items() if isinstance(v, list)}
             for seed in seeds:
-                jobs.append(Job(label, cls.name, getattr(cls, "version", "1"), dataclasses.asdict(config),
+                jobs.append(Job(label, cls.name, getattr(cls, "version", "1"), resolved,
                                 sweep, seed, entry_budget, dataset_spec))
     return jobs
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.suite import format_point
+
 ARROW = {True: "↑", False: "↓"}
 
 
@@ -16,12 +18,11 @@ def score_frame(store, suite_name: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame["sweep_point"] = frame["sweep"].map(
-        lambda s: ", ".join(f"{k}={v}" for k, v in json.loads(s).items()))
+    frame["sweep_point"] = frame["sweep"].map(lambda s: format_point(json.loads(s)))
     return frame
 
 
-def summarise(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict, dict]:
+def summarise(frame: pd.DataFrame, order=()) -> tuple[pd.DataFrame, dict, dict]:
     """Aggregate over seeds: columns `<metric>_mean`, `<metric>_std`, `<metric>_n` per metric id.
 
     Returns (table, direction per metric id, missing reasons per metric id).
@@ -35,7 +36,11 @@ def summarise(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict, dict]:
         stats = rows.groupby(keys)["value"].agg(["mean", "std", "count"])
         stats.columns = [f"{metric}_{c}" for c in ("mean", "std", "n")]
         table = table.join(stats)
-    return table.reset_index(), direction, missing
+    table = table.reset_index()
+    rank = {label: i for i, label in enumerate(order)}  # the suite's order; unknown labels last
+    table["_rank"] = table["label"].map(lambda label: rank.get(label, len(rank)))
+    table = table.sort_values(["_rank", "label", "sweep_point"], kind="stable").drop(columns="_rank")
+    return table.reset_index(drop=True), direction, missing
 
 
 def _cell(mean, std, count) -> str:
@@ -85,7 +90,8 @@ def _markdown(df: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def write_leaderboard(store, suite_name: str, out_dir) -> dict:
+def write_leaderboard(store, suite_name: str, out_dir, order=()) -> dict:
+    """Write leaderboard.{md,csv,html}; rows follow `order` (the suite's model labels)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = store.runs(suite_name)
@@ -95,7 +101,7 @@ def write_leaderboard(store, suite_name: str, out_dir) -> dict:
         lines.append("No successful runs stored yet.")
         table = pd.DataFrame()
     else:
-        table, direction, missing = summarise(frame)
+        table, direction, missing = summarise(frame, order)
         shown, footnotes = _display_table(table, direction, missing)
         lines += ["Mean ± std over seeds; ↑ higher is better, ↓ lower is better; best in bold.", "",
                   _markdown(shown), ""]
@@ -109,9 +115,9 @@ def write_leaderboard(store, suite_name: str, out_dir) -> dict:
     if failed:
         lines += ["", "## Jobs without a result", "", "| job | status | phase | reason |", "| --- | --- | --- | --- |"]
         for r in failed:
-            sweep = ",".join(f"{k}={v}" for k, v in json.loads(r["sweep"]).items())
+            sweep = format_point(json.loads(r["sweep"]))
             reason = (r["error"] or "started but never finished (killed?)").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {r['label']}[{sweep}] seed={r['seed']} | {r['status']} | {r['phase'] or '—'} | {reason} |")
+            lines.append(f"| {r['label']}{f'[{sweep}]' if sweep else ''} seed={r['seed']} | {r['status']} | {r['phase'] or '—'} | {reason} |")
     ok = [r for r in runs if r["status"] == "ok"]
     if ok:
         shas = sorted({json.loads(r["code_version"])["git_sha"] or "unknown" for r in ok})

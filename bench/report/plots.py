@@ -26,7 +26,7 @@ def score_vs_beta(frame, out: Path) -> list[Path]:
                          dashes=False, errorbar="sd", err_style="bars", ax=ax)
         palette = sns.color_palette(n_colors=8)[len(swept["label"].unique()):]
         for (label, rows), colour in zip(group[group["beta"].isna()].groupby("label"), palette):
-            ax.axhline(rows["value"].mean(), ls="--", color=colour, label=f"{label} (no beta)")
+            ax.axhline(rows["value"].mean(), ls="--", color=colour, label=label)
         higher = bool(group["higher_is_better"].iloc[0])
         ax.set(xlabel="β", ylabel=f"{names[metric]} {ARROW[higher]}", title=f"{metric} vs β")
         ax.legend(fontsize=8)

@@ -1,0 +1,141 @@
+"""The runner end to end on the smoke suite: results, reuse, resume, failures, determinism."""
+
+import json
+import sqlite3
+
+import pytest
+import torch
+
+import bench.runner
+from bench.cli import main
+from bench.runner import DeviceError, resolve_device
+from conftest import SUITES
+
+SMOKE = str(SUITES / "smoke.yaml")
+ARGS = ["--no-progress", "--device", "cpu"]
+
+
+def rows(store="results.sqlite", table="runs"):
+    with sqlite3.connect(store) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute(f"SELECT * FROM {table}")]
+
+
+def run(*extra):
+    return main(["run", SMOKE, "--store", "results.sqlite", "--cache", "cache", "--out", "lb", *ARGS, *extra])
+
+
+def scores_by_job(store="results.sqlite"):
+    return {(r["job_key"], r["metric_id"]): r["value"] for r in rows(store, "scores")}
+
+
+def test_run_writes_results_and_rerun_trains_nothing(workdir, capsys, monkeypatch):
+    assert run() == 0
+    out = capsys.readouterr()
+    assert "leaderboard: lb/smoke/leaderboard.md" in out.out
+    runs = rows()
+    assert len(runs) == 3 and {r["status"] for r in runs} == {"ok"}
+    assert all(r["reused"] == 0 and r["train_seconds"] > 0 for r in runs)
+    assert len(rows(table="scores")) == 9
+    first = runs[0]
+    assert json.loads(first["code_version"])["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert json.loads(first["spec"])["budget"]["batch_size"] == 32 and first["device"].startswith("cpu")
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.html", "plots/mig_vs_beta.png"):
+        assert (workdir / "lb/smoke" / name).is_file(), name
+
+    def no_training(*a, **k):
+        raise AssertionError("a re-run must not train")
+
+    monkeypatch.setattr(bench.runner, "obtain_model", no_training)
+    before = scores_by_job()
+    assert run() == 0
+    assert capsys.readouterr().err.count("already scored, skipped") == 3
+    assert scores_by_job() == before and len(rows()) == 3
+
+
+def test_same_seed_same_scores(workdir):
+    assert main(["run", SMOKE, "--store", "a.sqlite", "--cache", "ca", "--out", "lb", *ARGS]) == 0
+    assert main(["run", SMOKE, "--store", "b.sqlite", "--cache", "cb", "--out", "lb", *ARGS]) == 0
+    assert scores_by_job("a.sqlite") == scores_by_job("b.sqlite")
+
+
+def test_interrupted_run_resumes_without_duplicates(workdir, monkeypatch, capsys):
+    real_evaluate = bench.runner.evaluate
+    calls = []
+
+    def interrupt_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(bench.runner, "evaluate", interrupt_second)
+    assert run() == 130
+    assert [r["status"] for r in rows()] == ["ok", "failed"]
+    monkeypatch.setattr(bench.runner, "evaluate", real_evaluate)
+    assert run() == 0
+    err = capsys.readouterr().err
+    assert err.count("already scored, skipped") == 1
+    assert "reused cached artifact" in err  # the interrupted job had finished training
+    assert len(rows()) == 3 and {r["status"] for r in rows()} == {"ok"}
+    assert len(rows(table="scores")) == 9
+
+
+def test_failed_job_is_recorded_and_others_go_on(workdir, monkeypatch, capsys):
+    from models.beta_tcvae import BetaTCVAE
+
+    real_loss = BetaTCVAE.training_loss
+
+    def nan_for_beta4(self, x):
+        loss, parts = real_loss(self, x)
+        return (loss * float("nan"), parts) if self.config.beta == 4.0 and self.name == "beta_tcvae" else (loss, parts)
+
+    monkeypatch.setattr(BetaTCVAE, "training_loss", nan_for_beta4)
+    assert run() == 1
+    err = capsys.readouterr().err
+    assert "FAILED while training: TrainingDiverged: loss became nan at step 1" in err
+    status = {(r["label"], r["sweep"]): (r["status"], r["phase"]) for r in rows()}
+    assert status[("beta-TCVAE", '{"beta": 4.0}')] == ("failed", "train")
+    assert sum(s == ("ok", None) for s in status.values()) == 2
+    board = (workdir / "lb/smoke/leaderboard.md").read_text()
+    assert "## Jobs without a result" in board and "loss became nan" in board
+
+    monkeypatch.setattr(BetaTCVAE, "training_loss", real_loss)
+    assert run() == 0  # the failed job is retried; the others are skipped
+    assert capsys.readouterr().err.count("already scored, skipped") == 2
+    assert {r["status"] for r in rows()} == {"ok"}
+
+
+def test_cached_models_are_reused_and_corrupt_ones_retrained(workdir, capsys):
+    assert main(["run", SMOKE, "--store", "a.sqlite", "--cache", "cache", "--out", "lb", *ARGS]) == 0
+    assert main(["run", SMOKE, "--store", "b.sqlite", "--cache", "cache", "--out", "lb", *ARGS]) == 0
+    assert all(r["reused"] == 1 and r["train_seconds"] == 0 for r in rows("b.sqlite"))
+    assert scores_by_job("a.sqlite") == scores_by_job("b.sqlite")
+    assert capsys.readouterr().err.count("reused cached artifact") == 3
+
+    victim = sorted((workdir / "cache").iterdir())[0]
+    (victim / "weights.safetensors").write_bytes(b"not a checkpoint")
+    assert main(["run", SMOKE, "--store", "c.sqlite", "--cache", "cache", "--out", "lb", *ARGS]) == 0
+    err = capsys.readouterr().err
+    assert f"cached artifact {victim.relative_to(workdir)} cannot be loaded" in err and "training again" in err
+    assert list((workdir / "cache").glob(f"{victim.name}.corrupt-*"))  # kept aside, not deleted
+    assert scores_by_job("c.sqlite") == scores_by_job("a.sqlite")  # retrained identically
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DeviceError, match="expected auto, cpu, cuda or cuda:N"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+
+
+def test_show_lists_runs(workdir, capsys):
+    assert run() == 0
+    capsys.readouterr()
+    assert main(["show", "smoke", "--store", "results.sqlite"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and all(" ok " in line and "mig[num_points=1000]=" in line for line in out)
+    assert main(["show", "nosuch", "--store", "results.sqlite"]) == 2
