@@ -66,6 +66,11 @@ def code_version() -> dict:
     return {"git_sha": sha, "git_dirty": dirty, "python": platform.python_version(), "packages": versions}
 
 
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{seconds:02d}s"
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -123,6 +128,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
     device_info = device_description(device)
     data = datasets.load(suite.dataset["name"], **suite.dataset["params"])
     width = len(str(len(suite.jobs)))
+    suite_start, job_seconds = time.perf_counter(), []
 
     for index, job in enumerate(suite.jobs, 1):
         prefix = f"[{index:>{width}}/{len(suite.jobs)}] {job.display}"
@@ -155,8 +161,11 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
             continue
         store.finish(suite.name, job.key, scores, model.num_params(), reused, train_seconds, eval_seconds, _now())
         summary.ok += 1
+        job_seconds.append(train_seconds + eval_seconds)
         shown = " ".join(f"{s['metric_id']}={s['value']:.4g}" if s["value"] is not None
                          else f"{s['metric_id']}=missing" for s in scores)
         how = "reused" if reused else f"trained in {train_seconds:.1f}s"
-        log(f"{how}, evaluated in {eval_seconds:.1f}s: {shown}")
+        eta = sum(job_seconds) / len(job_seconds) * (len(suite.jobs) - index)
+        log(f"{how}, evaluated in {eval_seconds:.1f}s: {shown} "
+            f"(suite {_clock(time.perf_counter() - suite_start)} elapsed, ~{_clock(eta)} left)")
     return summary

@@ -139,3 +139,16 @@ def test_show_lists_runs(workdir, capsys):
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and all(" ok " in line and "mig[num_points=1000]=" in line for line in out)
     assert main(["show", "nosuch", "--store", "results.sqlite"]) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_smoke_suite_on_cuda(workdir):
+    assert main(["run", SMOKE, "--store", "g.sqlite", "--cache", "cache", "--out", "lb", "--no-progress",
+                 "--device", "cuda"]) == 0
+    runs = rows("g.sqlite")
+    assert {r["status"] for r in runs} == {"ok"} and all(r["device"].startswith("cuda") for r in runs)
+    # the cached models load back onto the GPU and give the same scores
+    assert main(["run", SMOKE, "--store", "h.sqlite", "--cache", "cache", "--out", "lb", "--no-progress",
+                 "--device", "cuda"]) == 0
+    assert all(r["reused"] == 1 for r in rows("h.sqlite"))
+    assert scores_by_job("g.sqlite") == scores_by_job("h.sqlite")
