@@ -147,8 +147,12 @@ def test_smoke_suite_on_cuda(workdir):
                  "--device", "cuda"]) == 0
     runs = rows("g.sqlite")
     assert {r["status"] for r in runs} == {"ok"} and all(r["device"].startswith("cuda") for r in runs)
-    # the cached models load back onto the GPU and give the same scores
+    # the cached models load back onto the GPU and give the same scores (to cuDNN's rounding:
+    # its convolution algorithms are not bit-reproducible between runs)
     assert main(["run", SMOKE, "--store", "h.sqlite", "--cache", "cache", "--out", "lb", "--no-progress",
                  "--device", "cuda"]) == 0
     assert all(r["reused"] == 1 for r in rows("h.sqlite"))
-    assert scores_by_job("g.sqlite") == scores_by_job("h.sqlite")
+    trained, reloaded = scores_by_job("g.sqlite"), scores_by_job("h.sqlite")
+    assert trained.keys() == reloaded.keys()
+    for key, value in trained.items():
+        assert reloaded[key] == pytest.approx(value, rel=1e-3, abs=1e-5), key
