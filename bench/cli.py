@@ -9,7 +9,6 @@ from bench.suite import SuiteError, format_point, load_suite
 
 DEFAULT_STORE = ".msbench/results.sqlite"
 DEFAULT_CACHE = ".msbench/artifacts"
-SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 
 
 def _load_or_exit(path):
@@ -121,7 +120,10 @@ def cmd_ls(args) -> int:
             arrow = "higher is better" if info.higher_is_better else "lower is better"
             print(f"{name:16} {info.description} ({arrow}, v{info.version})")
     else:
-        for path in sorted(SUITES_DIR.glob("*.yaml")):
+        paths = sorted(Path(args.dir).glob("*.yaml"))
+        if not paths:
+            print(f"no suites (*.yaml) in {args.dir}/", file=sys.stderr)
+        for path in paths:
             try:
                 suite = load_suite(path)
                 print(f"{path.stem:16} {suite.description.strip().splitlines()[0] if suite.description else ''} "
@@ -153,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ls", help="list models, datasets, metrics or suites")
     p.add_argument("what", choices=["models", "datasets", "metrics", "suites"])
+    p.add_argument("--dir", default="suites", help="where `ls suites` looks (default: ./suites)")
     p.set_defaults(func=cmd_ls)
 
     p = sub.add_parser("leaderboard", help="rewrite a suite's leaderboard and plots from the store")

@@ -13,11 +13,13 @@ import torch
 from bench.metrics import METRICS
 
 EVAL_BATCH = 256
+SAMPLE_CACHE_BYTES = 512 * 2**20  # evaluation images kept across jobs; beyond this, drawn again
 
 
 def _batches(images: np.ndarray, device):
     for start in range(0, len(images), EVAL_BATCH):
-        yield torch.from_numpy(images[start:start + EVAL_BATCH]).to(device)
+        # a copy, so no model can alter the evaluation images shared across jobs
+        yield torch.tensor(images[start:start + EVAL_BATCH], device=device)
 
 
 @torch.no_grad()
@@ -39,16 +41,22 @@ def reconstructions(model, images: np.ndarray) -> np.ndarray:
     return np.concatenate([model.reconstruct(x).float().cpu().numpy() for x in _batches(images, model.device)])
 
 
-def evaluate(model, data, metric_specs, seed: int) -> list[dict]:
-    """Score `model` on every metric spec; return one score record per metric."""
+def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None) -> list[dict]:
+    """Score `model` on every metric spec; return one score record per metric.
+
+    `samples` caches evaluation data by (seed, size) across calls: models evaluated with the
+    same seed see the same images, drawn once.
+    """
     model.eval()
-    rng_seed = [seed, 1]  # a stream of its own: never the training batches
-    samples = {}
+    samples = {} if samples is None else samples
 
     def sample(n):
-        if n not in samples:
-            samples[n] = data.sample(n, np.random.default_rng(rng_seed))
-        return samples[n]
+        if (seed, n) not in samples:  # a stream of its own ([seed, 1]): never the training batches
+            drawn = data.sample(n, np.random.default_rng([seed, 1]))
+            if sum(images.nbytes for images, _ in samples.values()) + drawn[0].nbytes > SAMPLE_CACHE_BYTES:
+                samples.clear()
+            samples[seed, n] = drawn
+        return samples[seed, n]
 
     records = []
     for spec in metric_specs:

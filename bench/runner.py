@@ -47,16 +47,20 @@ def resolve_device(name: str) -> str:
 
 
 def code_version() -> dict:
-    root = Path(__file__).resolve().parent.parent
-    def git(*args):
+    """Git sha of the msbench checkout (or, for an installed copy, of the working directory)."""
+    def git(root, *args):
         done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
         return done.stdout.strip() if done.returncode == 0 else None
 
-    try:
-        sha = git("rev-parse", "--verify", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if sha else None
-    except (OSError, subprocess.SubprocessError):
-        sha, dirty = None, None
+    sha = dirty = None
+    for root in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        try:
+            sha = git(root, "rev-parse", "--verify", "HEAD")
+            dirty = bool(git(root, "status", "--porcelain", "--untracked-files=no")) if sha else None
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if sha:
+            break
     versions = {}
     for package in ("msbench", "torch", "numpy", "scikit-learn", "scipy"):
         try:
@@ -79,6 +83,9 @@ def device_description(device: str) -> str:
     if device.startswith("cuda"):
         return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+PHASE_VERB = {"train": "training", "evaluate": "evaluating"}
 
 
 @dataclass
@@ -129,6 +136,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
     data = datasets.load(suite.dataset["name"], **suite.dataset["params"])
     width = len(str(len(suite.jobs)))
     suite_start, job_seconds = time.perf_counter(), []
+    eval_samples = {}  # evaluation data, drawn once per (seed, size) and shared by all models
 
     for index, job in enumerate(suite.jobs, 1):
         prefix = f"[{index:>{width}}/{len(suite.jobs)}] {job.display}"
@@ -146,7 +154,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
             model, reused, train_seconds = obtain_model(job, data, cache, device, progress, log)
             phase = "evaluate"
             start = time.perf_counter()
-            scores = evaluate(model, data, suite.metrics, job.seed)
+            scores = evaluate(model, data, suite.metrics, job.seed, eval_samples)
             eval_seconds = time.perf_counter() - start
         except KeyboardInterrupt:
             store.fail(suite.name, job.key, phase, "interrupted by the user", _now())
@@ -155,7 +163,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
             reason = f"{type(exc).__name__}: {exc}"
             store.fail(suite.name, job.key, phase, reason, _now())
             summary.failed.append((job.display, phase, reason))
-            log(f"FAILED while {phase.replace('train', 'training').replace('evaluate', 'evaluating')}: {reason}")
+            log(f"FAILED while {PHASE_VERB[phase]}: {reason}")
             if not isinstance(exc, zoo.TrainingDiverged):
                 tqdm.write("".join(traceback.format_exception(exc)[-3:]).rstrip(), file=out)
             continue

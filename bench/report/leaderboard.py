@@ -120,10 +120,11 @@ def write_leaderboard(store, suite_name: str, out_dir, order=()) -> dict:
             lines.append(f"| {r['label']}{f'[{sweep}]' if sweep else ''} seed={r['seed']} | {r['status']} | {r['phase'] or '—'} | {reason} |")
     ok = [r for r in runs if r["status"] == "ok"]
     if ok:
-        shas = sorted({json.loads(r["code_version"])["git_sha"] or "unknown" for r in ok})
+        versions = [json.loads(r["code_version"]) for r in ok]
+        shas = sorted({(v["git_sha"] or "unknown")[:12] + ("-dirty" if v.get("git_dirty") else "") for v in versions})
         devices = sorted({r["device"] for r in ok})
         train = sum(r["train_seconds"] or 0 for r in ok)
-        lines += ["", f"Runs: {len(ok)} ok, {len(failed)} without result. Code: {', '.join(s[:12] for s in shas)}. "
+        lines += ["", f"Runs: {len(ok)} ok, {len(failed)} without result. Code: {', '.join(shas)}. "
                       f"Devices: {'; '.join(devices)}. Training time: {train:.0f}s "
                       f"({sum(r['reused'] for r in ok)} runs reused a cached model)."]
     lines += ["", f"_Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by msbench._", ""]
