@@ -6,6 +6,7 @@ precise complaints that the suite validator shows one per line.
 
 import dataclasses
 import difflib
+import types
 import typing
 from typing import Any, Literal, get_args, get_origin
 
@@ -36,7 +37,7 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     origin = get_origin(annotation)
     if origin is Literal:
         return value in get_args(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         return any(_type_ok(value, arg) for arg in get_args(annotation))
     if annotation is type(None):
         return value is None
@@ -52,7 +53,7 @@ def _type_ok(value: Any, annotation: Any) -> bool:
 def describe_type(annotation: Any) -> str:
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(annotation))
-    if get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if get_origin(annotation) in (typing.Union, types.UnionType):
         return " or ".join(describe_type(a) for a in get_args(annotation))
     return getattr(annotation, "__name__", str(annotation))
 

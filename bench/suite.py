@@ -9,7 +9,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -98,7 +98,6 @@ class Suite:
     jobs: list[Job]
     metrics: list[MetricSpec]
     plots: list[str]
-    seeds: list[int] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:
@@ -186,7 +185,7 @@ def parse_suite(raw, path: str = "<suite>") -> Suite:
         jobs = _check_models(check, raw["models"], dataset_spec, data_kind, budget, seeds)
     if check.problems:
         raise SuiteError(check.problems)
-    return Suite(path, name, description, dataset_spec, jobs, metrics, plots, seeds)
+    return Suite(path, name, description, dataset_spec, jobs, metrics, plots)
 
 
 def _check_dataset(check: _Checker, value):
@@ -316,7 +315,7 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds) -> list[
             resolved = dataclasses.asdict(config)
             sweep = {k: resolved[k] for k, v in params.items() if isinstance(v, list)}
             for seed in seeds:
-                jobs.append(Job(label, cls.name, getattr(cls, "version", "1"), resolved,
+                jobs.append(Job(label, cls.name, cls.version, resolved,
                                 sweep, seed, entry_budget, dataset_spec))
     return jobs
 

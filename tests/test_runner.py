@@ -156,3 +156,31 @@ def test_smoke_suite_on_cuda(workdir):
     assert trained.keys() == reloaded.keys()
     for key, value in trained.items():
         assert reloaded[key] == pytest.approx(value, rel=1e-3, abs=1e-5), key
+
+
+def test_run_killed_with_sigkill_resumes(workdir):
+    """A hard kill (no cleanup code runs) in the middle of a suite loses and duplicates nothing."""
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "bench", "run", SMOKE, "--store", "results.sqlite", "--cache", "cache",
+               "--out", "lb", *ARGS]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        try:
+            if any(r["status"] == "ok" for r in rows()):
+                break
+        except sqlite3.OperationalError:  # the store is not created yet
+            pass
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    done_before = [r for r in rows() if r["status"] == "ok"]
+    assert 1 <= len(done_before) <= 3
+    assert main(["run", SMOKE, "--store", "results.sqlite", "--cache", "cache", "--out", "lb", *ARGS]) == 0
+    runs = rows()
+    assert len(runs) == 3 and {r["status"] for r in runs} == {"ok"}
+    assert len(rows(table="scores")) == 9
+    assert {r["job_key"] for r in done_before} <= {r["job_key"] for r in runs}
