@@ -154,6 +154,8 @@ def load_suite(path) -> Suite:
 
 def parse_suite(raw, path: str = "<suite>") -> Suite:
     check = _Checker(path)
+    if raw is None:
+        raise SuiteError([f"{path}: top level: the suite is empty; it needs name, dataset, models and metrics"])
     if not isinstance(raw, dict):
         raise SuiteError([f"{path}: top level: expected a mapping of suite fields, got {_type_name(raw)}"])
     check.unknown_keys(raw, TOP_LEVEL, "")
@@ -177,7 +179,7 @@ def parse_suite(raw, path: str = "<suite>") -> Suite:
         check.add("plots", f"expected a list, got {_type_name(plots)}")
         plots = []
     for i, plot in enumerate(plots):
-        if plot not in PLOTS:
+        if not isinstance(plot, str) or plot not in PLOTS:
             check.add(f"plots[{i}]", f"unknown plot {plot!r}{close_names(str(plot), PLOTS)}")
 
     jobs = []
@@ -194,8 +196,8 @@ def _check_dataset(check: _Checker, value):
         return None, None
     check.unknown_keys(value, {"name", "params"}, "dataset")
     name = value.get("name")
-    if name is None:
-        check.add("dataset.name", "missing required field")
+    if not isinstance(name, str):
+        check.add("dataset.name", "missing required field" if name is None else f"expected a name, got {name!r}")
         return None, None
     try:
         cls = datasets.get(name)
@@ -250,7 +252,7 @@ def _check_metrics(check: _Checker, value) -> list[MetricSpec]:
             continue
         check.unknown_keys(entry, {"name", "params"}, where)
         name = entry.get("name")
-        if name not in METRICS:
+        if not isinstance(name, str) or name not in METRICS:
             check.add(f"{where}.name", f"unknown metric {name!r}{close_names(str(name), METRICS)}")
             continue
         params = check.mapping(entry.get("params"), f"{where}.params", required=False)
@@ -280,11 +282,11 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds) -> list[
             continue
         check.unknown_keys(entry, MODEL_ENTRY, where)
         name = entry.get("model")
-        if name is None:
-            check.add(f"{where}.model", "missing required field")
+        if not isinstance(name, str):
+            check.add(f"{where}.model", "missing required field" if name is None else f"expected a name, got {name!r}")
             continue
         try:
-            cls = zoo.get(str(name))
+            cls = zoo.get(name)
         except zoo.UnknownModel as exc:
             check.add(f"{where}.model", str(exc))
             continue

@@ -129,3 +129,19 @@ def test_plot_names_match_the_report():
     from bench.suite import PLOTS
 
     assert set(PLOTTERS) == PLOTS
+
+
+ODD = [
+    "name: [1]\ndataset: {name: [x]}\nmodels: [{model: {a: 1}}]\nmetrics: [[1]]\nplots: [{a: 1}]\nseeds: abc\n",
+    "name: t\ndataset: 3\nmodels: beta_tcvae\nmetrics: {mig: 1}\nbudget: [1]\n",
+    "name: t\ndataset: {name: dsprites, params: [1]}\nmodels: [3, {model: beta_tcvae, params: 1, budget: 2}]\n"
+    "metrics: [{name: mig, params: {num_bins: x}}]\n",
+    "- just\n- a list\n",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", ODD)
+def test_odd_structures_give_messages_not_tracebacks(text, tmp_path):
+    problems = problems_of(text, tmp_path)
+    assert problems and all(p.startswith(str(tmp_path / "s.yaml")) and "\n" not in p for p in problems)
