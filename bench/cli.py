@@ -36,7 +36,6 @@ def cmd_validate(args) -> int:
 
 def cmd_run(args) -> int:
     from bench.cache import ArtifactCache
-    from bench.report import write_report
     from bench.runner import DeviceError, resolve_device, run_suite
     from bench.store import Store
 
@@ -54,8 +53,7 @@ def cmd_run(args) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished jobs are stored; run the same command again to resume", file=sys.stderr)
         return 130
-    out = Path(args.out) / suite.name
-    paths = write_report(store, suite.name, out, suite.plots, suite.labels)
+    paths = _report(store, suite, args)
     store.close()
     print(f"{summary.ok} jobs ran, {summary.skipped} already done, {len(summary.failed)} failed", file=sys.stderr)
     for display, phase, reason in summary.failed:
@@ -64,13 +62,22 @@ def cmd_run(args) -> int:
     return 1 if summary.failed else 0
 
 
-def cmd_leaderboard(args) -> int:
+def _report(store, suite, args) -> dict:
+    from bench import data as datasets
+    from bench.cache import ArtifactCache
     from bench.report import write_report
+    from bench.runner import CachedModels
+
+    models = CachedModels(ArtifactCache(args.cache), datasets.load(suite.dataset["name"], **suite.dataset["params"]))
+    return write_report(store, suite.name, Path(args.out) / suite.name, suite.plots, suite.labels,
+                        suite.metric_ids, models)
+
+
+def cmd_leaderboard(args) -> int:
     from bench.store import Store
 
     suite = _load_or_exit(args.suite)
-    store = Store(args.store)
-    paths = write_report(store, suite.name, Path(args.out) / suite.name, suite.plots, suite.labels)
+    paths = _report(Store(args.store), suite, args)
     print(f"leaderboard: {paths['markdown']}")
     return 0
 
@@ -161,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="rewrite a suite's leaderboard and plots from the store")
     p.add_argument("suite")
     store_args(p)
+    p.add_argument("--cache", default=DEFAULT_CACHE, help="trained artifacts, for the image figures")
     p.add_argument("--out", default="leaderboards")
     p.set_defaults(func=cmd_leaderboard)
 

@@ -41,11 +41,50 @@ def reconstructions(model, images: np.ndarray) -> np.ndarray:
     return np.concatenate([model.reconstruct(x).float().cpu().numpy() for x in _batches(images, model.device)])
 
 
+@torch.no_grad()
+def conditioning_codes(model, images: np.ndarray, seed: int) -> dict:
+    """Batched `model.conditioning_codes`: stage one's codes of X and of each compared image set."""
+    if not hasattr(model, "conditioning_codes"):
+        raise NotImplementedError("the conditioning check is defined for multi-stage models only")
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    parts = [model.conditioning_codes(x, generator) for x in _batches(images, model.device)]
+    return {k: np.concatenate([p[k].float().cpu().numpy() for p in parts]) for k in parts[0]}
+
+
+# M_k = MI[C_R; C_view] (section 4); M_shuffled_y is the authors' control with Y from another image
+CONDITIONING_VIEWS = {"M1": "C_Y", "M2": "C_X", "M3": "C_z_eps", "M4": "C_Y_eps", "M_shuffled_y": "C_Y_shuffled"}
+
+
+def _compute(info, params, model, images, factors, seed) -> dict:
+    """{output name: value} for one metric; raises NotImplementedError where the model lacks a part."""
+    if info.needs == "codes":
+        return {info.name: info.fn(codes(model, images, params["representation"], seed), factors,
+                                   num_bins=params["num_bins"])}
+    if info.needs == "reconstructions":
+        return {info.name: info.fn(images, reconstructions(model, images))}
+    if info.needs == "conditioning":
+        views = conditioning_codes(model, images, seed)
+        return {out: info.fn(views["C_R"], views[CONDITIONING_VIEWS[out]], params["num_bins"]) for out in info.outputs}
+    # representations: C, Z and C+Z, each predicting every factor
+    parts = {}
+    for x in _batches(images, model.device):
+        for key, value in model.encode(x).items():
+            parts.setdefault(key, []).append(value.float().cpu().numpy())
+    c = np.concatenate(parts["c"])
+    z = np.concatenate(parts["z"]) if "z" in parts else None
+    values = {"downstream_C": info.fn(c, factors, seed=seed)}
+    if z is not None:
+        values["downstream_Z"] = info.fn(z, factors, seed=seed)
+        values["downstream_CZ"] = info.fn(np.concatenate([c, z], axis=1), factors, seed=seed)
+    return values
+
+
 def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None) -> list[dict]:
-    """Score `model` on every metric spec; return one score record per metric.
+    """Score `model` on every metric spec; return one score record per stored score.
 
     `samples` caches evaluation data by (seed, size) across calls: models evaluated with the
-    same seed see the same images, drawn once.
+    same seed see the same images, drawn once. A score the model cannot support is recorded
+    as missing, with the reason.
     """
     model.eval()
     samples = {} if samples is None else samples
@@ -61,23 +100,23 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None) 
     records = []
     for spec in metric_specs:
         info = METRICS[spec.name]
-        params = spec.params
-        record = {"metric_id": spec.id, "metric": spec.name, "version": info.version,
-                  "higher_is_better": info.higher_is_better, "params": params, "value": None}
-        images, factors = sample(params["num_points"])
+        images, factors = sample(spec.params["num_points"])
+        values, missing = {}, None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                if info.needs == "codes":
-                    value = info.fn(codes(model, images, params["representation"], seed), factors,
-                                    num_bins=params["num_bins"])
-                else:
-                    value = info.fn(images, reconstructions(model, images))
-                record["value"] = float(value)
+                values = _compute(info, spec.params, model, images, factors, seed)
             except NotImplementedError as exc:
-                record["missing_reason"] = f"{model.name} does not provide {info.needs}: {exc}"
-        record["details"] = {"num_points": len(images),
-                             "warnings": sorted({str(w.message) for w in caught})}
-        records.append(record)
+                missing = str(exc)
+        details = {"num_points": len(images), "warnings": sorted({str(w.message) for w in caught})}
+        for output, higher_is_better in info.directions().items():
+            value = values.get(output)
+            if isinstance(value, dict):  # per-factor detail behind a mean
+                details = {**details, output: value}
+                value = value["mean"]
+            reason = missing or (None if value is not None else "single-stage models have no Z")
+            records.append({"metric_id": spec.output_id(output), "metric": spec.name, "version": info.version,
+                            "higher_is_better": higher_is_better, "params": spec.params,
+                            "value": None if value is None else float(value), "missing_reason": reason,
+                            "details": details})
     return records
-

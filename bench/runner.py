@@ -7,6 +7,7 @@ stops the others.
 
 import datetime
 import importlib.metadata
+import json
 import platform
 import subprocess
 import sys
@@ -28,6 +29,10 @@ from bench.store import Store
 
 class DeviceError(ValueError):
     pass
+
+
+class UpstreamFailed(RuntimeError):
+    """A stage this job builds on could not be trained or loaded."""
 
 
 def resolve_device(name: str) -> str:
@@ -102,13 +107,30 @@ def _seed_everything(seed: int) -> None:
 
 def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, log) -> tuple:
     """The trained model for `job`: from the cache when present, else trained and cached.
+    Upstream stages (e.g. MS-VAE's stage one) are obtained first, the same way, and attached.
 
-    Returns (model, reused, train_seconds).
+    Returns (model, reused, train_seconds); train_seconds counts this job's own training only.
     """
+    upstream = {}
+    for slot, stage in job.upstream:
+        stage_log = lambda message, slot=slot, stage=stage: log(f"{slot} {stage.model}: {message}")  # noqa: E731
+        try:
+            upstream[slot], reused, seconds = obtain_model(stage, data, cache, device, progress, stage_log)
+        except Exception as exc:
+            raise UpstreamFailed(f"{slot} {stage.display} failed: {type(exc).__name__}: {exc}") from exc
+        if not reused:
+            stage_log(f"trained in {seconds:.1f}s (cached for later jobs)")
     cls = zoo.get(job.model)
     config = build(cls.Config, job.params)
-    _seed_everything(job.seed)
-    model = cls(config, data.image_shape).to(device)
+
+    def fresh():
+        _seed_everything(job.seed)
+        model = cls(config, data.image_shape).to(device)
+        if upstream:
+            model.attach(upstream)
+        return model
+
+    model = fresh()
     if cache.has(job.key):
         try:
             cache.load_into(job.key, model)
@@ -117,8 +139,7 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
         except CorruptArtifact as exc:
             moved = cache.set_aside(job.key)
             log(f"warning: {exc}; moved it to {moved} and training again")
-            _seed_everything(job.seed)
-            model = cls(config, data.image_shape).to(device)
+            model = fresh()
     start = time.perf_counter()
     losses = model.fit(data, job.budget, seed=job.seed, progress=progress, desc=job.display)
     seconds = time.perf_counter() - start
@@ -126,11 +147,28 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
     return model, False, seconds
 
 
+class CachedModels:
+    """Trained models rebuilt from the artifact cache alone (for figures that need a model):
+    each artifact's spec.json names its model, config and upstream stages."""
+
+    def __init__(self, cache: ArtifactCache, data, device: str = "cpu"):
+        self.cache, self.data, self.device = cache, data, device
+
+    def load(self, key: str):
+        spec = json.loads((self.cache.path(key) / "spec.json").read_text())
+        cls = zoo.get(spec["model"])
+        model = cls(build(cls.Config, spec["params"]), self.data.image_shape).to(self.device)
+        if spec["upstream"]:
+            model.attach({slot: self.load(k) for slot, k in spec["upstream"].items()})
+        self.cache.load_into(key, model)
+        return model.eval()
+
+
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
               out=None) -> RunSummary:
     out = out or sys.stderr
     summary = RunSummary(total=len(suite.jobs))
-    metric_ids = [m.id for m in suite.metrics]
+    metric_ids = suite.metric_ids
     version = code_version()
     device_info = device_description(device)
     data = datasets.load(suite.dataset["name"], **suite.dataset["params"])
@@ -164,14 +202,15 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
             store.fail(suite.name, job.key, phase, reason, _now())
             summary.failed.append((job.display, phase, reason))
             log(f"FAILED while {PHASE_VERB[phase]}: {reason}")
-            if not isinstance(exc, zoo.TrainingDiverged):
+            if not isinstance(exc, (zoo.TrainingDiverged, UpstreamFailed)):
                 tqdm.write("".join(traceback.format_exception(exc)[-3:]).rstrip(), file=out)
             continue
         store.finish(suite.name, job.key, scores, model.num_params(), reused, train_seconds, eval_seconds, _now())
         summary.ok += 1
         job_seconds.append(train_seconds + eval_seconds)
-        shown = " ".join(f"{s['metric_id']}={s['value']:.4g}" if s["value"] is not None
-                         else f"{s['metric_id']}=missing" for s in scores)
+        shown = " ".join(f"{s['metric_id'].split('[')[0]}={s['value']:.4g}" for s in scores if s["value"] is not None)
+        missing = sum(s["value"] is None for s in scores)
+        shown += f" ({missing} not applicable, see the leaderboard)" if missing else ""
         how = "reused" if reused else f"trained in {train_seconds:.1f}s"
         eta = sum(job_seconds) / len(job_seconds) * (len(suite.jobs) - index)
         log(f"{how}, evaluated in {eval_seconds:.1f}s: {shown} "

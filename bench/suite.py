@@ -21,7 +21,7 @@ from bench.metrics import METRICS
 
 TOP_LEVEL = {"name", "description", "dataset", "models", "seeds", "budget", "metrics", "plots"}
 MODEL_ENTRY = {"model", "label", "params", "budget"}
-PLOTS = {"score_vs_beta"}
+PLOTS = {"score_vs_beta", "conditioning", "downstream", "reconstructions", "traversals"}
 
 
 class SuiteError(Exception):
@@ -39,9 +39,18 @@ class MetricSpec:
 
     @property
     def id(self) -> str:
+        return self.output_id(self.name)
+
+    def output_id(self, output: str) -> str:
+        """`output` plus any non-default params, e.g. mig[num_bins=10] or M1[num_points=500]."""
         defaults = dataclasses.asdict(METRICS[self.name].Params())
         changed = {k: v for k, v in self.params.items() if defaults.get(k) != v}
-        return self.name + ("[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]" if changed else "")
+        return output + ("[" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())) + "]" if changed else "")
+
+    @property
+    def ids(self) -> list[str]:
+        """The score ids this metric stores: one, or one per named output."""
+        return [self.output_id(o) for o in METRICS[self.name].directions()]
 
 
 def format_point(sweep: dict) -> str:
@@ -65,7 +74,7 @@ class Job:
     seed: int
     budget: Budget
     dataset: dict  # {"name": ..., "params": {...}} fully resolved
-    upstream: tuple = ()  # Jobs this one builds on (trained first, or taken from the cache)
+    upstream: tuple = ()  # (slot, Job) pairs this one builds on (trained first, or taken from the cache)
 
     @property
     def spec(self) -> dict:
@@ -76,7 +85,7 @@ class Job:
             "params": self.params,
             "seed": self.seed,
             "budget": dataclasses.asdict(self.budget),
-            "upstream": [u.key for u in self.upstream],
+            "upstream": {slot: job.key for slot, job in self.upstream},
         }
 
     @property
@@ -98,6 +107,11 @@ class Suite:
     jobs: list[Job]
     metrics: list[MetricSpec]
     plots: list[str]
+
+    @property
+    def metric_ids(self) -> list[str]:
+        """Every stored score id, in the order the suite lists its metrics."""
+        return [i for m in self.metrics for i in m.ids]
 
     @property
     def labels(self) -> list[str]:
@@ -262,7 +276,7 @@ def _check_metrics(check: _Checker, value) -> list[MetricSpec]:
         check.params(METRICS[name].Params, params, f"{where}.params")
         if len(check.problems) == before:
             specs.append(MetricSpec(name, dataclasses.asdict(build(METRICS[name].Params, params))))
-    ids = [s.id for s in specs]
+    ids = [i for s in specs for i in s.ids]
     for dup in sorted({i for i in ids if ids.count(i) > 1}):
         check.add("metrics", f"metric {dup!r} is listed twice")
     return specs
@@ -316,10 +330,40 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds) -> list[
             config = build(cls.Config, point)
             resolved = dataclasses.asdict(config)
             sweep = {k: resolved[k] for k, v in params.items() if isinstance(v, list)}
+            upstream = _check_upstream(check, cls, config, f"{where}.params", data_kind)
+            if upstream is None:
+                break
             for seed in seeds:
-                jobs.append(Job(label, cls.name, cls.version, resolved,
-                                sweep, seed, entry_budget, dataset_spec))
+                # upstream stages train on the suite budget, so that they are shared with the same
+                # model listed on its own; an entry's budget override is for its own stage only
+                stages = tuple((slot, Job(f"{label}/{slot}", up.name, up.version, up_params, {}, seed,
+                                          budget, dataset_spec)) for slot, (up, up_params) in upstream.items())
+                jobs.append(Job(label, cls.name, cls.version, resolved, sweep, seed, entry_budget, dataset_spec,
+                                stages))
     return jobs
+
+
+def _check_upstream(check, cls, config, where: str, data_kind) -> dict | None:
+    """{slot: (class, resolved params)} for the stages a model builds on, or None if invalid."""
+    import models as zoo
+
+    stages = {}
+    for slot, (name, params) in cls.upstream(config).items():
+        try:
+            up = zoo.get(name)
+        except zoo.UnknownModel as exc:
+            check.add(where, f"{slot}: {exc}")
+            return None
+        if data_kind is not None and data_kind not in up.supports:
+            check.add(where, f"{slot}: {name!r} cannot handle {data_kind} data")
+            return None
+        problems = param_problems(up.Config, params)
+        for key, message in problems:
+            check.add(f"{where}.{key}" if key else where, f"{slot} {name!r}: {message}")
+        if problems:
+            return None
+        stages[slot] = (up, dataclasses.asdict(build(up.Config, params)))
+    return stages
 
 
 def _expand_sweep(check: _Checker, params: dict, where: str) -> list[dict]:

@@ -38,6 +38,15 @@ class Model(torch.nn.Module):
         self.data_shape = tuple(data_shape)
 
     # --- what subclasses implement -------------------------------------------------
+    @staticmethod
+    def upstream(config) -> dict:
+        """{slot: (registry name, params)} for each trained stage this model builds on."""
+        return {}
+
+    def attach(self, upstream: dict) -> None:
+        """Receive the trained upstream models, {slot: model}, before training or loading."""
+        raise NotImplementedError(f"{self.name} builds on no upstream stage")
+
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 

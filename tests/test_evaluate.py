@@ -54,7 +54,7 @@ def test_a_model_without_an_encoder_gets_a_missing_score_with_reason(monkeypatch
     monkeypatch.setattr(model, "encode", no_encoder)
     [score] = evaluate(model, DATA, [spec("mig", num_points=100)], seed=0)
     assert score["value"] is None
-    assert score["missing_reason"] == "beta_tcvae does not provide codes: this model has no inference network"
+    assert score["missing_reason"] == "this model has no inference network"
 
 
 def test_metric_warnings_are_kept_with_the_score(monkeypatch):

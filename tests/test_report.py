@@ -45,7 +45,7 @@ def test_markdown_leaderboard(store, tmp_path):
     assert "| beta-TCVAE | beta=1 | 2 | 1,000 | 0.4 ± 0.14 | 0.15 ± 0.071 |" in text
     assert "| beta-TCVAE | beta=4 | 2 | 1,000 | 0.8 ± 0.14 | **0.5 ± 0.14** |" in text
     assert "| Big-VAE | — | 1 | 5,000 | **0.05** | — [1] |" in text
-    assert "[1] mig missing: model has no encoder" in text
+    assert "[1] missing: model has no encoder" in text
     assert "| beta-TCVAE[beta=8] seed=0 | failed | train | TrainingDiverged: loss became nan at step 7 of 10 |" in text
 
 
@@ -75,3 +75,25 @@ def test_rows_follow_the_suite_order(store, tmp_path):
     write_report(store, "s", tmp_path / "out", order=["Big-VAE", "beta-TCVAE"])
     text = (tmp_path / "out/leaderboard.md").read_text()
     assert text.index("| Big-VAE |") < text.index("| beta-TCVAE | beta=1 |") < text.index("| beta-TCVAE | beta=4 |")
+
+
+def test_image_figures_from_cached_models(tmp_path, monkeypatch):
+    """reconstructions and traversals rebuild MS-VAE (and its stage one) from the cache alone."""
+    from bench.cache import ArtifactCache
+    from bench.cli import main
+    from bench.data import load
+    from bench.runner import CachedModels
+    from conftest import SUITES
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(SUITES / "smoke.yaml"), "--no-progress", "--device", "cpu"]) == 0
+    store = Store(".msbench/results.sqlite")
+    models = CachedModels(ArtifactCache(".msbench/artifacts"), load("dsprites", image_size=32))
+    paths = write_report(store, "smoke", tmp_path / "figs", plots=["reconstructions", "traversals",
+                                                                   "conditioning", "downstream"], models=models)
+    assert sorted(p.name for p in paths["plots"]) == ["conditioning_mi.png", "downstream_accuracy.png",
+                                                       "reconstructions.png", "traversals.png"]
+    assert all(p.stat().st_size > 2000 for p in paths["plots"])
+    # without models the image figures are skipped, the rest drawn
+    paths = write_report(store, "smoke", tmp_path / "figs2", plots=["reconstructions", "conditioning"])
+    assert [p.name for p in paths["plots"]] == ["conditioning_mi.png"]

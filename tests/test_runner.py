@@ -9,10 +9,14 @@ import torch
 import bench.runner
 from bench.cli import main
 from bench.runner import DeviceError, resolve_device
+from bench.suite import load_suite
 from conftest import SUITES
 
 SMOKE = str(SUITES / "smoke.yaml")
 ARGS = ["--no-progress", "--device", "cpu"]
+SUITE = load_suite(SMOKE)
+N_JOBS = len(SUITE.jobs)
+N_SCORES = N_JOBS * sum(len(m.ids) for m in SUITE.metrics)
 
 
 def rows(store="results.sqlite", table="runs"):
@@ -34,9 +38,9 @@ def test_run_writes_results_and_rerun_trains_nothing(workdir, capsys, monkeypatc
     out = capsys.readouterr()
     assert "leaderboard: lb/smoke/leaderboard.md" in out.out
     runs = rows()
-    assert len(runs) == 3 and {r["status"] for r in runs} == {"ok"}
+    assert len(runs) == N_JOBS and {r["status"] for r in runs} == {"ok"}
     assert all(r["reused"] == 0 and r["train_seconds"] > 0 for r in runs)
-    assert len(rows(table="scores")) == 9
+    assert len(rows(table="scores")) == N_SCORES
     first = runs[0]
     assert json.loads(first["code_version"])["packages"]["torch"] == torch.__version__.split("+")[0]
     assert json.loads(first["spec"])["budget"]["batch_size"] == 32 and first["device"].startswith("cpu")
@@ -49,8 +53,8 @@ def test_run_writes_results_and_rerun_trains_nothing(workdir, capsys, monkeypatc
     monkeypatch.setattr(bench.runner, "obtain_model", no_training)
     before = scores_by_job()
     assert run() == 0
-    assert capsys.readouterr().err.count("already scored, skipped") == 3
-    assert scores_by_job() == before and len(rows()) == 3
+    assert capsys.readouterr().err.count("already scored, skipped") == N_JOBS
+    assert scores_by_job() == before and len(rows()) == N_JOBS
 
 
 def test_same_seed_same_scores(workdir):
@@ -71,14 +75,14 @@ def test_interrupted_run_resumes_without_duplicates(workdir, monkeypatch, capsys
 
     monkeypatch.setattr(bench.runner, "evaluate", interrupt_second)
     assert run() == 130
-    assert [r["status"] for r in rows()] == ["ok", "failed"]
+    assert sorted(r["status"] for r in rows()) == ["failed", "ok"]
     monkeypatch.setattr(bench.runner, "evaluate", real_evaluate)
     assert run() == 0
     err = capsys.readouterr().err
     assert err.count("already scored, skipped") == 1
     assert "reused cached artifact" in err  # the interrupted job had finished training
-    assert len(rows()) == 3 and {r["status"] for r in rows()} == {"ok"}
-    assert len(rows(table="scores")) == 9
+    assert len(rows()) == N_JOBS and {r["status"] for r in rows()} == {"ok"}
+    assert len(rows(table="scores")) == N_SCORES
 
 
 def test_failed_job_is_recorded_and_others_go_on(workdir, monkeypatch, capsys):
@@ -96,13 +100,17 @@ def test_failed_job_is_recorded_and_others_go_on(workdir, monkeypatch, capsys):
     assert "FAILED while training: TrainingDiverged: loss became nan at step 1" in err
     status = {(r["label"], r["sweep"]): (r["status"], r["phase"]) for r in rows()}
     assert status[("beta-TCVAE", '{"beta": 4.0}')] == ("failed", "train")
-    assert sum(s == ("ok", None) for s in status.values()) == 2
+    # MS-VAE builds on beta-TCVAE[beta=4]: it fails too, and says why
+    assert status[("MS-VAE", "{}")] == ("failed", "train")
+    ms = next(r for r in rows() if r["label"] == "MS-VAE")
+    assert ms["error"].startswith("UpstreamFailed: stage_one MS-VAE/stage_one seed=0 failed: TrainingDiverged")
+    assert sum(s == ("ok", None) for s in status.values()) == N_JOBS - 2
     board = (workdir / "lb/smoke/leaderboard.md").read_text()
     assert "## Jobs without a result" in board and "loss became nan" in board
 
     monkeypatch.setattr(BetaTCVAE, "training_loss", real_loss)
     assert run() == 0  # the failed job is retried; the others are skipped
-    assert capsys.readouterr().err.count("already scored, skipped") == 2
+    assert capsys.readouterr().err.count("already scored, skipped") == N_JOBS - 2
     assert {r["status"] for r in rows()} == {"ok"}
 
 
@@ -111,7 +119,7 @@ def test_cached_models_are_reused_and_corrupt_ones_retrained(workdir, capsys):
     assert main(["run", SMOKE, "--store", "b.sqlite", "--cache", "cache", "--out", "lb", *ARGS]) == 0
     assert all(r["reused"] == 1 and r["train_seconds"] == 0 for r in rows("b.sqlite"))
     assert scores_by_job("a.sqlite") == scores_by_job("b.sqlite")
-    assert capsys.readouterr().err.count("reused cached artifact") == 3
+    assert capsys.readouterr().err.count("reused cached artifact") >= N_JOBS
 
     victim = sorted((workdir / "cache").iterdir())[0]
     (victim / "weights.safetensors").write_bytes(b"not a checkpoint")
@@ -137,7 +145,7 @@ def test_show_lists_runs(workdir, capsys):
     capsys.readouterr()
     assert main(["show", "smoke", "--store", "results.sqlite"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 3 and all(" ok " in line and "mig[num_points=1000]=" in line for line in out)
+    assert len(out) == N_JOBS and all(" ok " in line and "mig[num_points=1000]=" in line for line in out)
     assert main(["show", "nosuch", "--store", "results.sqlite"]) == 2
 
 
@@ -178,9 +186,37 @@ def test_run_killed_with_sigkill_resumes(workdir):
     process.kill()
     process.wait()
     done_before = [r for r in rows() if r["status"] == "ok"]
-    assert 1 <= len(done_before) <= 3
+    assert 1 <= len(done_before) <= N_JOBS
     assert main(["run", SMOKE, "--store", "results.sqlite", "--cache", "cache", "--out", "lb", *ARGS]) == 0
     runs = rows()
-    assert len(runs) == 3 and {r["status"] for r in runs} == {"ok"}
-    assert len(rows(table="scores")) == 9
+    assert len(runs) == N_JOBS and {r["status"] for r in runs} == {"ok"}
+    assert len(rows(table="scores")) == N_SCORES
     assert {r["job_key"] for r in done_before} <= {r["job_key"] for r in runs}
+
+
+def test_ms_vae_reuses_the_cached_stage_one(workdir, monkeypatch, capsys):
+    from models.beta_tcvae import BetaTCVAE
+
+    trained = []
+    real_fit = BetaTCVAE.fit
+
+    def counting_fit(self, *args, **kwargs):
+        trained.append((self.name, self.config.beta))
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(BetaTCVAE, "fit", counting_fit)
+    assert run() == 0
+    # beta-TCVAE[beta=4] is MS-VAE's stage one: trained once, by its own job, then reused
+    assert trained.count(("beta_tcvae", 4.0)) == 1
+    err = capsys.readouterr().err
+    assert "MS-VAE[] seed=0" not in err
+    line = next(line for line in err.splitlines() if line.startswith(f"[{N_JOBS}/{N_JOBS}] MS-VAE"))
+    assert "stage_one beta_tcvae: reused cached artifact" in line
+    ms = next(r for r in rows() if r["label"] == "MS-VAE")
+    assert json.loads(ms["spec"])["upstream"]["stage_one"] in {r["job_key"] for r in rows() if r["label"] == "beta-TCVAE"}
+    scores = {r["metric_id"]: r for r in rows(table="scores") if r["job_key"] == ms["job_key"]}
+    assert all(scores[m]["value"] is not None for m in ("M1[num_points=200]", "downstream_Z[num_points=300]"))
+    tc = next(r for r in rows() if r["label"] == "beta-TCVAE")
+    tc_scores = {r["metric_id"]: r for r in rows(table="scores") if r["job_key"] == tc["job_key"]}
+    assert tc_scores["M1[num_points=200]"]["value"] is None
+    assert "multi-stage models only" in tc_scores["M1[num_points=200]"]["missing_reason"]

@@ -145,3 +145,43 @@ ODD = [
 def test_odd_structures_give_messages_not_tracebacks(text, tmp_path):
     problems = problems_of(text, tmp_path)
     assert problems and all(p.startswith(str(tmp_path / "s.yaml")) and "\n" not in p for p in problems)
+
+
+def test_ms_vae_stage_one_is_shared_with_the_listed_beta_tcvae():
+    suite = load_suite(SUITES / "quickstart.yaml")
+    stage_ones = {j.key: j for j in suite.jobs if j.model == "beta_tcvae"}
+    ms_jobs = [j for j in suite.jobs if j.model == "ms_vae"]
+    assert ms_jobs
+    for job in ms_jobs:
+        [(slot, stage)] = job.upstream
+        assert slot == "stage_one" and stage.key in stage_ones
+        # the override of MS-VAE's own budget does not reach its stage one
+        assert stage.budget == stage_ones[stage.key].budget != job.budget
+
+
+def test_upstream_params_are_validated(tmp_path):
+    text = VALID.replace("  - model: beta_tcvae_l\n    label: L\n    params: {beta: 4}",
+                         "  - model: ms_vae\n    label: L\n    params: {stage_one: beta_tcvea}")
+    problems = problems_of(text, tmp_path)
+    assert len(problems) == 1 and "models[1].params: stage_one: unknown model 'beta_tcvea'" in problems[0]
+
+
+def test_quickstart_big_vae_is_matched_to_ms_vae():
+    import models as zoo
+    from bench.config import build
+    from bench.data import load
+
+    suite = load_suite(SUITES / "quickstart.yaml")
+    shape = load(suite.dataset["name"], **suite.dataset["params"]).image_shape
+
+    def built(job):
+        cls = zoo.get(job.model)
+        model = cls(build(cls.Config, job.params), shape)
+        if job.upstream:
+            model.attach({slot: built(stage) for slot, stage in job.upstream})
+        return model
+
+    ms = built(next(j for j in suite.jobs if j.model == "ms_vae"))
+    big = next(j for j in suite.jobs if j.model == "big_vae")
+    assert big.params["target_params"] == ms.num_params()
+    assert abs(built(big).num_params() - ms.num_params()) < 0.05 * ms.num_params()

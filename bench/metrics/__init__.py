@@ -5,14 +5,17 @@ changes, so that old stored scores are never compared with new ones), the typed
 parameters a suite may set, and what the evaluator must hand it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from bench.config import require
+from bench.metrics.conditioning import conditioning_mi
+from bench.metrics.downstream import downstream_accuracy
 from bench.metrics.mig import histogram_discretize, mig, mutual_info_matrix
 from bench.metrics.reconstruction import l1, l2
 
-__all__ = ["METRICS", "MetricInfo", "histogram_discretize", "l1", "l2", "mig", "mutual_info_matrix"]
+__all__ = ["METRICS", "MetricInfo", "conditioning_mi", "downstream_accuracy", "histogram_discretize", "l1", "l2",
+           "mig", "mutual_info_matrix"]
 
 
 @dataclass(frozen=True)
@@ -35,14 +38,37 @@ class ReconstructionParams:
 
 
 @dataclass(frozen=True)
+class ConditioningParams:
+    num_points: int = 2_000
+    num_bins: int = 20  # appendix H: 20-bin histogram discretisation, as for MIG
+
+    def __post_init__(self):
+        require(self.num_points >= 2, "num_points", f"{self.num_points} is below 2")
+        require(self.num_bins >= 2, "num_bins", f"{self.num_bins} is below 2")
+
+
+@dataclass(frozen=True)
+class DownstreamParams:
+    num_points: int = 5_000
+
+    def __post_init__(self):
+        require(self.num_points >= 20, "num_points", f"{self.num_points} is below 20")
+
+
+@dataclass(frozen=True)
 class MetricInfo:
     name: str
     fn: object
     higher_is_better: bool
     version: str
-    needs: Literal["codes", "reconstructions"]  # what the evaluator must produce
+    needs: Literal["codes", "reconstructions", "conditioning", "representations"]  # what the evaluator produces
     Params: type
     description: str
+    outputs: dict = field(default_factory=dict)  # several named scores: {name: higher_is_better}
+
+    def directions(self) -> dict:
+        """{stored score name: higher_is_better} for every score this metric stores."""
+        return self.outputs or {self.name: self.higher_is_better}
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -54,5 +80,14 @@ METRICS: dict[str, MetricInfo] = {
                    "mean absolute per-pixel reconstruction error, images in [0, 1]"),
         MetricInfo("l2", l2, False, "1", "reconstructions", ReconstructionParams,
                    "mean squared per-pixel reconstruction error, images in [0, 1]"),
+        MetricInfo("conditioning_mi", conditioning_mi, True, "1", "conditioning", ConditioningParams,
+                   "M1-M4: normalised MI between stage one's codes of X and of Y, G(Y,Z), G(Y,eps), G(eps,Z); "
+                   "M_shuffled_y: G(Y of another image, Z)",
+                   # conditioning is kept when M1, M2, M3 are high and M4 (Y replaced by noise) and
+                   # the shuffled-Y control are low: section 4's M2 > M1 > M3 >> M4
+                   outputs={"M1": True, "M2": True, "M3": True, "M4": False, "M_shuffled_y": False}),
+        MetricInfo("downstream_accuracy", downstream_accuracy, True, "1", "representations", DownstreamParams,
+                   "held-out MLP accuracy predicting each factor from C, Z and C+Z (mean over factors)",
+                   outputs={"downstream_C": True, "downstream_Z": True, "downstream_CZ": True}),
     ]
 }

@@ -6,8 +6,10 @@ from bench.report.plots import write_plots
 __all__ = ["write_leaderboard", "write_plots", "write_report"]
 
 
-def write_report(store, suite_name: str, out_dir, plots=("score_vs_beta",), order=()) -> dict:
-    """Write leaderboard.{md,csv,html} and plots/ for a suite; return the paths written."""
-    paths = write_leaderboard(store, suite_name, out_dir, order)
-    paths["plots"] = write_plots(store, suite_name, out_dir, plots)
+def write_report(store, suite_name: str, out_dir, plots=("score_vs_beta",), order=(), metric_order=(),
+                 models=None) -> dict:
+    """Write leaderboard.{md,csv,html} and plots/ for a suite; return the paths written.
+    `models` (a CachedModels) lets the image figures load trained models from the cache."""
+    paths = write_leaderboard(store, suite_name, out_dir, order, metric_order)
+    paths["plots"] = write_plots(store, suite_name, out_dir, plots, models)
     return paths

@@ -22,25 +22,22 @@ def score_frame(store, suite_name: str) -> pd.DataFrame:
     return frame
 
 
-def summarise(frame: pd.DataFrame, order=()) -> tuple[pd.DataFrame, dict, dict]:
-    """Aggregate over seeds: columns `<metric>_mean`, `<metric>_std`, `<metric>_n` per metric id.
-
-    Returns (table, direction per metric id, missing reasons per metric id).
-    """
+def summarise(frame: pd.DataFrame, order=()) -> tuple[pd.DataFrame, dict]:
+    """Aggregate over seeds: columns `<metric>_mean`, `_std`, `_n` and `_missing` (the reason a
+    score is absent) per metric id. Returns (table, direction per metric id)."""
     direction = frame.groupby("metric_id")["higher_is_better"].first().astype(bool).to_dict()
-    missing = (frame[frame["value"].isna()].groupby("metric_id")["missing_reason"]
-               .agg(lambda r: "; ".join(sorted(set(r.dropna())))).to_dict())
     keys = ["label", "model", "sweep_point"]
     table = frame.groupby(keys).agg(seeds=("seed", "nunique"), params=("n_params", "max"))
     for metric, rows in frame.groupby("metric_id"):
-        stats = rows.groupby(keys)["value"].agg(["mean", "std", "count"])
-        stats.columns = [f"{metric}_{c}" for c in ("mean", "std", "n")]
+        stats = rows.groupby(keys).agg(mean=("value", "mean"), std=("value", "std"), n=("value", "count"),
+                                       missing=("missing_reason", lambda r: next(iter(r.dropna()), None)))
+        stats.columns = [f"{metric}_{c}" for c in stats.columns]
         table = table.join(stats)
     table = table.reset_index()
     rank = {label: i for i, label in enumerate(order)}  # the suite's order; unknown labels last
     table["_rank"] = table["label"].map(lambda label: rank.get(label, len(rank)))
     table = table.sort_values(["_rank", "label", "sweep_point"], kind="stable").drop(columns="_rank")
-    return table.reset_index(drop=True), direction, missing
+    return table.reset_index(drop=True), direction
 
 
 def _cell(mean, std, count) -> str:
@@ -52,15 +49,16 @@ def _cell(mean, std, count) -> str:
 
 
 def column_names(metric_ids) -> dict:
-    """Show a metric by its bare name unless two columns share it."""
+    """Show a score by its bare name (params dropped) unless two columns share it."""
     names = [m.split("[")[0] for m in metric_ids]
     return {m: (n if names.count(n) == 1 else m) for m, n in zip(metric_ids, names)}
 
 
-def _display_table(table, direction, missing) -> tuple[pd.DataFrame, list[str]]:
-    metrics = sorted(direction)
+def _display_table(table, direction, metric_order=()) -> tuple[pd.DataFrame, list[str]]:
+    rank = {m: i for i, m in enumerate(metric_order)}
+    metrics = sorted(direction, key=lambda m: (rank.get(m, len(rank)), m))
     names = column_names(metrics)
-    notes = {m: i + 1 for i, m in enumerate(m for m in metrics if m in missing)}
+    notes = {}  # one footnote per distinct reason
     shown = pd.DataFrame({
         "model": table["label"],
         "sweep": table["sweep_point"].replace("", "—"),
@@ -71,15 +69,15 @@ def _display_table(table, direction, missing) -> tuple[pd.DataFrame, list[str]]:
         means = table[f"{m}_mean"]
         best = means.max() if direction[m] else means.min()
         cells = []
-        for mean, std, count in zip(means, table[f"{m}_std"], table[f"{m}_n"]):
+        for mean, std, count, reason in zip(means, table[f"{m}_std"], table[f"{m}_n"], table[f"{m}_missing"]):
             text = _cell(mean, std, count)
-            if text == "—" and m in notes:
-                text += f" [{notes[m]}]"
-            elif len(table) > 1 and mean == best:
+            if text == "—" and reason:
+                text += f" [{notes.setdefault(reason, len(notes) + 1)}]"
+            elif means.count() > 1 and mean == best:
                 text = f"**{text}**"
             cells.append(text)
         shown[f"{names[m]} {ARROW[direction[m]]}"] = cells
-    footnotes = [f"[{n}] {names[m]} missing: {missing[m]}" for m, n in notes.items()]
+    footnotes = [f"[{n}] missing: {reason}" for reason, n in notes.items()]
     return shown, footnotes
 
 
@@ -90,8 +88,9 @@ def _markdown(df: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def write_leaderboard(store, suite_name: str, out_dir, order=()) -> dict:
-    """Write leaderboard.{md,csv,html}; rows follow `order` (the suite's model labels)."""
+def write_leaderboard(store, suite_name: str, out_dir, order=(), metric_order=()) -> dict:
+    """Write leaderboard.{md,csv,html}; rows follow `order` (the suite's model labels) and
+    columns `metric_order` (the suite's score ids)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = store.runs(suite_name)
@@ -101,12 +100,12 @@ def write_leaderboard(store, suite_name: str, out_dir, order=()) -> dict:
         lines.append("No successful runs stored yet.")
         table = pd.DataFrame()
     else:
-        table, direction, missing = summarise(frame, order)
-        shown, footnotes = _display_table(table, direction, missing)
+        table, direction = summarise(frame, order)
+        shown, footnotes = _display_table(table, direction, metric_order)
         lines += ["Mean ± std over seeds; ↑ higher is better, ↓ lower is better; best in bold.", "",
                   _markdown(shown), ""]
         lines += footnotes + ([""] if footnotes else [])
-        settings = frame.groupby("metric_id")[["version", "params"]].first()
+        settings = frame.groupby("metric")[["version", "params"]].first()
         lines.append("Metric settings: " + "; ".join(
             f"{m} v{row.version} ({', '.join(f'{k}={v}' for k, v in json.loads(row.params).items())})"
             for m, row in settings.iterrows()))

@@ -1,0 +1,36 @@
+"""The paper's conditioning check (section 4, appendix H eq. 5): how much of the reference
+codes C_R = E(X) survive in the codes of another image set, dimension by dimension."""
+
+import numpy as np
+
+from bench.metrics.mig import histogram_discretize
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def conditioning_mi(reference_codes: np.ndarray, codes: np.ndarray, num_bins: int = 20) -> float:
+    """MI[C_R, C] = (1/n) sum_i I(c^i; c_R^i) / H(c_R^i), both discretised into `num_bins`
+    equal-width histogram bins per dimension (as for MIG). Lies in [0, 1]: 1 when C = C_R.
+
+    A dimension where C_R is constant (zero entropy) is left out; if all are, it is an error.
+    """
+    reference_codes = np.asarray(reference_codes, dtype=np.float64)
+    codes = np.asarray(codes, dtype=np.float64)
+    if reference_codes.shape != codes.shape or reference_codes.ndim != 2:
+        raise ValueError(f"need two (N, n) code arrays of one shape; got {reference_codes.shape} and {codes.shape}")
+    ref_bins = histogram_discretize(reference_codes, num_bins)
+    other_bins = histogram_discretize(codes, num_bins)
+    ratios = []
+    for i in range(codes.shape[1]):
+        joint = np.bincount(ref_bins[:, i] * num_bins + other_bins[:, i], minlength=num_bins**2).reshape(num_bins, -1)
+        h_ref = _entropy(joint.sum(axis=1))
+        if h_ref <= 0:
+            continue
+        mi = h_ref + _entropy(joint.sum(axis=0)) - _entropy(joint.ravel())
+        ratios.append(min(max(mi / h_ref, 0.0), 1.0))  # rounding only; I <= H(c_R) exactly
+    if not ratios:
+        raise ValueError("every reference code dimension is constant: the conditioning MI is undefined")
+    return float(np.mean(ratios))

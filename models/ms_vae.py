@@ -1,0 +1,186 @@
+"""MS-VAE (the paper's section 3.2): a frozen stage-one learner gives C and a blurry Y; stage
+two is a conditional VAE for (Y, Z) -> X in which Z enters only through AdaIN/FiLM.
+
+Stage one is any trained image model of the zoo (default beta-TCVAE), taken from the cache
+by the runner and never updated here. Stage two:
+- encoder R(z | x, y) sees the residual x - y (section 3.2), a Gaussian over |Z| dims;
+- decoder G(y, z): y goes through a conv down path, a bottleneck and an up path; after every
+  conv the activations are instance-normalised and then scaled and shifted by gamma(z) and
+  beta(z) from small fully connected layers (the paper's modified AdaIN);
+- Bernoulli likelihood, loss = reconstruction + kl_weight * KL(q(z | x, y) || N(0, I)).
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.config import require
+from models._base import Model
+from models._nets import ConvEncoder
+from models.beta_tcvae import gaussian_kl
+
+
+@dataclass(frozen=True)
+class MSVAEConfig:
+    stage_one: str = "beta_tcvae"  # any image model of the zoo
+    beta: float = 1.0  # stage one's beta
+    latent_dim: int = 10  # |C|, stage one's latent size
+    z_dim: int = 5  # |Z|: 5 for Cars3D, 10 for SmallNORB in the paper
+    kl_weight: float = 1.0
+    y_from: Literal["mean", "sample"] = "mean"  # appendix E.1: means converge faster
+    y_space: Literal["probability", "logits"] = "probability"
+    y_per_x: int = 1  # appendix J draws 10 ys per x (with y_from: sample)
+    modulation: Literal["channel", "spatial"] = "channel"  # spatial: the authors' reference code
+    width: int = 32  # channels of G's first block
+
+    def __post_init__(self):
+        require(self.z_dim >= 1, "z_dim", f"{self.z_dim} is below 1")
+        require(self.kl_weight >= 0, "kl_weight", f"{self.kl_weight} is negative")
+        require(self.y_per_x >= 1, "y_per_x", f"{self.y_per_x} is below 1")
+        require(self.width >= 4, "width", f"{self.width} is below 4")
+
+
+class FiLM(nn.Module):
+    """Instance norm without affine terms, then gamma(z) * h + beta(z) (section 3.2's AdaIN)."""
+
+    def __init__(self, channels: int, z_dim: int, spatial: tuple | None = None):
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.shape = (channels, *spatial) if spatial else (channels, 1, 1)
+        size = channels * (spatial[0] * spatial[1] if spatial else 1)
+        self.to_params = nn.Sequential(nn.Linear(z_dim, 64), nn.ReLU(), nn.Linear(64, 2 * size))
+
+    def forward(self, h, z):
+        gamma, shift = self.to_params(z).chunk(2, dim=1)
+        gamma = 1.0 + gamma.view(-1, *self.shape)  # starts near the identity
+        return gamma * self.norm(h) + shift.view(-1, *self.shape)
+
+
+class Generator(nn.Module):
+    """G(y, z): down path, bottleneck, up path on y; z only through FiLM after every conv."""
+
+    def __init__(self, data_shape, z_dim: int, width: int, spatial: bool):
+        super().__init__()
+        channels, size, _ = data_shape
+        w = width
+        plan = [  # (layer, output channels, output side)
+            (nn.Conv2d(channels, w, 4, 2, 1), w, size // 2),
+            (nn.Conv2d(w, 2 * w, 4, 2, 1), 2 * w, size // 4),
+            (nn.Conv2d(2 * w, 2 * w, 3, 1, 1), 2 * w, size // 4),  # bottleneck
+            (nn.ConvTranspose2d(2 * w, w, 4, 2, 1), w, size // 2),
+            (nn.ConvTranspose2d(w, w, 4, 2, 1), w, size),
+        ]
+        self.convs = nn.ModuleList(layer for layer, _, _ in plan)
+        self.films = nn.ModuleList(FiLM(c, z_dim, (s, s) if spatial else None) for _, c, s in plan)
+        self.head = nn.Conv2d(w, channels, 3, 1, 1)
+
+    def forward(self, y, z):
+        h = y
+        for conv, film in zip(self.convs, self.films):
+            h = F.relu(film(conv(h), z))
+        return self.head(h)  # logits
+
+
+class MSVAE(Model):
+    name = "ms_vae"
+    Config = MSVAEConfig
+    description = "MS-VAE: frozen stage one (beta-TCVAE) + conditional VAE stage two with FiLM-only Z"
+    requires = ("stage_one",)
+
+    @staticmethod
+    def upstream(config) -> dict:
+        return {"stage_one": (config.stage_one, {"beta": config.beta, "latent_dim": config.latent_dim})}
+
+    def __init__(self, config, data_shape):
+        super().__init__(config, data_shape)
+        self.encoder = ConvEncoder(data_shape, config.z_dim)
+        self.generator = Generator(data_shape, config.z_dim, config.width, config.modulation == "spatial")
+        self.__dict__["stage_one"] = None  # kept out of the module tree: not trained, not saved here
+
+    def attach(self, upstream: dict) -> None:
+        stage_one = upstream["stage_one"]
+        stage_one.eval()
+        for p in stage_one.parameters():
+            p.requires_grad_(False)
+        self.__dict__["stage_one"] = stage_one
+
+    def _stage_one(self):
+        if self.stage_one is None:
+            raise RuntimeError("MS-VAE needs its trained stage one: call attach() first")
+        return self.stage_one
+
+    def num_params(self) -> int:
+        """Stage two plus stage one: the paper's capacity comparison counts both."""
+        return super().num_params() + self._stage_one().num_params()
+
+    @torch.no_grad()
+    def paired_y(self, x, sample: bool = False):
+        """y for each x from stage one: (probabilities, G's input) per `y_space`."""
+        codes = self._stage_one().encode(x)
+        c = codes["c"]
+        if sample:
+            c = c + torch.randn_like(c) * torch.exp(0.5 * codes["c_logvar"])
+        probabilities = self._stage_one().decode({**codes, "c": c})
+        return probabilities, self._as_input(probabilities)
+
+    def _as_input(self, probabilities):
+        if self.config.y_space == "logits":
+            return torch.logit(probabilities, eps=1e-6)
+        return probabilities
+
+    def training_loss(self, x):
+        if self.config.y_per_x > 1:
+            x = x.repeat_interleave(self.config.y_per_x, dim=0)
+        y, y_input = self.paired_y(x, sample=self.config.y_from == "sample")
+        mean, logvar = self.encoder(x - y)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        logits = self.generator(y_input, z)
+        reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
+        kl = gaussian_kl(mean, logvar).mean()
+        return reconstruction + self.config.kl_weight * kl, {"reconstruction": reconstruction.item(), "kl": kl.item()}
+
+    @torch.no_grad()
+    def encode(self, x):
+        codes = self._stage_one().encode(x)
+        y = self._stage_one().decode(codes)
+        z_mean, z_logvar = self.encoder(x - y)
+        return {"c": codes["c"], "c_logvar": codes["c_logvar"], "z": z_mean, "z_logvar": z_logvar}
+
+    @torch.no_grad()
+    def decode(self, codes):
+        y = self._stage_one().decode(codes)
+        return torch.sigmoid(self.generator(self._as_input(y), codes["z"]))
+
+    @torch.no_grad()
+    def render(self, y_input, z):
+        """G(y, z) as probabilities, for any y input (the M1-M4 checks feed it noise)."""
+        return torch.sigmoid(self.generator(y_input, z))
+
+    @torch.no_grad()
+    def sample(self, n):
+        c = torch.randn(n, self._stage_one().config.latent_size, device=self.device)
+        z = torch.randn(n, self.config.z_dim, device=self.device)
+        return self.decode({"c": c, "z": z})
+
+    @torch.no_grad()
+    def conditioning_codes(self, x, generator: torch.Generator) -> dict:
+        """Stage one's mean codes of X and of the images the M1-M4 check compares (section 4):
+        Y, G(Y, Z), G(Y, eps_z), G(eps_img, Z), and G(Y of another image in the batch, Z)."""
+        encode = lambda images: self._stage_one().encode(images)["c"]  # noqa: E731 - E, the mean encoder
+        codes = self.encode(x)
+        y = self._stage_one().decode(codes)
+        y_input, z = self._as_input(y), codes["z"]
+        eps_z = torch.randn(z.shape, generator=generator, device="cpu").to(z.device)
+        eps_image = torch.randn(y.shape, generator=generator, device="cpu").to(y.device)
+        shuffled = torch.randperm(len(x), generator=generator, device="cpu").to(y.device)
+        return {
+            "C_R": codes["c"],
+            "C_Y": encode(y),
+            "C_X": encode(self.render(y_input, z)),
+            "C_z_eps": encode(self.render(y_input, eps_z)),
+            "C_Y_eps": encode(self.render(eps_image, z)),
+            "C_Y_shuffled": encode(self.render(y_input[shuffled], z)),
+        }
