@@ -124,8 +124,8 @@ def cmd_ls(args) -> int:
         from bench.metrics import METRICS
 
         for name, info in sorted(METRICS.items()):
-            arrow = "higher is better" if info.higher_is_better else "lower is better"
-            print(f"{name:16} {info.description} ({arrow}, v{info.version})")
+            arrows = ", ".join(f"{out} {'↑' if up else '↓'}" for out, up in info.directions().items())
+            print(f"{name:20} {info.description} ({arrows}; v{info.version})")
     else:
         paths = sorted(Path(args.dir).glob("*.yaml"))
         if not paths:
@@ -133,8 +133,8 @@ def cmd_ls(args) -> int:
         for path in paths:
             try:
                 suite = load_suite(path)
-                print(f"{path.stem:16} {suite.description.strip().splitlines()[0] if suite.description else ''} "
-                      f"({len(suite.jobs)} jobs)")
+                summary = suite.description.strip().split(". ")[0].rstrip(".")
+                print(f"{path.stem:16} {summary} ({len(suite.jobs)} jobs)")
             except SuiteError as exc:
                 print(f"{path.stem:16} INVALID: {exc.problems[0]}")
     return 0

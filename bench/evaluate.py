@@ -23,17 +23,22 @@ def _batches(images: np.ndarray, device):
 
 
 @torch.no_grad()
+def encodings(model, images: np.ndarray) -> dict:
+    """Everything `model.encode` returns (c, and z for multi-stage models), for all images."""
+    parts = {}
+    for x in _batches(images, model.device):
+        for key, value in model.encode(x).items():
+            parts.setdefault(key, []).append(value.float().cpu().numpy())
+    return {key: np.concatenate(values) for key, values in parts.items()}
+
+
 def codes(model, images: np.ndarray, representation: str = "mean", seed: int = 0) -> np.ndarray:
     """The representation for disentanglement metrics: encoder mean, or one posterior sample."""
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    out = []
-    for x in _batches(images, model.device):
-        enc = model.encode(x)
-        c = enc["c"].float().cpu()
-        if representation == "sampled":
-            c = c + torch.exp(0.5 * enc["c_logvar"].float().cpu()) * torch.randn(c.shape, generator=generator)
-        out.append(c.numpy())
-    return np.concatenate(out)
+    enc = encodings(model, images)
+    if representation == "mean":
+        return enc["c"]
+    noise = torch.randn(enc["c"].shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return enc["c"] + np.exp(0.5 * enc["c_logvar"]) * noise.numpy()
 
 
 @torch.no_grad()
@@ -66,16 +71,11 @@ def _compute(info, params, model, images, factors, seed) -> dict:
         views = conditioning_codes(model, images, seed)
         return {out: info.fn(views["C_R"], views[CONDITIONING_VIEWS[out]], params["num_bins"]) for out in info.outputs}
     # representations: C, Z and C+Z, each predicting every factor
-    parts = {}
-    for x in _batches(images, model.device):
-        for key, value in model.encode(x).items():
-            parts.setdefault(key, []).append(value.float().cpu().numpy())
-    c = np.concatenate(parts["c"])
-    z = np.concatenate(parts["z"]) if "z" in parts else None
-    values = {"downstream_C": info.fn(c, factors, seed=seed)}
-    if z is not None:
-        values["downstream_Z"] = info.fn(z, factors, seed=seed)
-        values["downstream_CZ"] = info.fn(np.concatenate([c, z], axis=1), factors, seed=seed)
+    enc = encodings(model, images)
+    values = {"downstream_C": info.fn(enc["c"], factors, seed=seed)}
+    if "z" in enc:
+        values["downstream_Z"] = info.fn(enc["z"], factors, seed=seed)
+        values["downstream_CZ"] = info.fn(np.concatenate([enc["c"], enc["z"]], axis=1), factors, seed=seed)
     return values
 
 

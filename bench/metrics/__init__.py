@@ -11,11 +11,12 @@ from typing import Literal
 from bench.config import require
 from bench.metrics.conditioning import conditioning_mi
 from bench.metrics.downstream import downstream_accuracy
+from bench.metrics.frechet import frechet_distance, gaussian_statistics, kid
 from bench.metrics.mig import histogram_discretize, mig, mutual_info_matrix
 from bench.metrics.reconstruction import l1, l2
 
-__all__ = ["METRICS", "MetricInfo", "conditioning_mi", "downstream_accuracy", "histogram_discretize", "l1", "l2",
-           "mig", "mutual_info_matrix"]
+__all__ = ["METRICS", "MetricInfo", "conditioning_mi", "downstream_accuracy", "frechet_distance",
+           "gaussian_statistics", "histogram_discretize", "kid", "l1", "l2", "mig", "mutual_info_matrix"]
 
 
 @dataclass(frozen=True)
