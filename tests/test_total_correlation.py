@@ -15,30 +15,28 @@ def analytic_tc(cov: np.ndarray) -> float:
     return -0.5 * math.log(np.linalg.det(cov / np.outer(std, std)))
 
 
+def tc_estimate(cov: np.ndarray, n: int, s: float, seed: int) -> tuple[float, float]:
+    """(estimate, analytic): a batch whose posteriors N(mean_i, s^2 I) have means ~ N(0, cov), so
+    that q(z) is N(0, cov + s^2 I), whose TC is known."""
+    gen = torch.Generator().manual_seed(seed)
+    dim = len(cov)
+    chol = torch.linalg.cholesky(torch.tensor(cov, dtype=torch.float64))
+    mean = torch.randn(n, dim, generator=gen, dtype=torch.float64) @ chol.T
+    logvar = torch.full_like(mean, 2 * math.log(s))
+    z = mean + s * torch.randn(n, dim, generator=gen, dtype=torch.float64)
+    return total_correlation(z, mean, logvar).item(), analytic_tc(cov + s**2 * np.eye(dim))
+
+
 @pytest.mark.parametrize("rho", [0.0, 0.6, 0.9])
 def test_tc_of_correlated_gaussian(rho):
-    gen = torch.Generator().manual_seed(0)
-    n, s = 4000, 0.3
-    cov = np.array([[1.0, rho], [rho, 1.0]])
-    chol = torch.linalg.cholesky(torch.tensor(cov, dtype=torch.float64))
-    mean = torch.randn(n, 2, generator=gen, dtype=torch.float64) @ chol.T
-    logvar = torch.full_like(mean, 2 * math.log(s))
-    z = mean + s * torch.randn(n, 2, generator=gen, dtype=torch.float64)
-    # q(z) is N(0, cov + s^2 I): that is the TC the batch estimate must approach
-    expected = analytic_tc(cov + s**2 * np.eye(2))
-    assert total_correlation(z, mean, logvar).item() == pytest.approx(expected, abs=0.03)
+    estimate, expected = tc_estimate(np.array([[1.0, rho], [rho, 1.0]]), n=4000, s=0.3, seed=0)
+    assert estimate == pytest.approx(expected, abs=0.03)
 
 
 def test_tc_of_a_three_dimensional_gaussian():
-    gen = torch.Generator().manual_seed(1)
-    n, s = 5000, 0.3
     cov = np.array([[1.0, 0.7, 0.3], [0.7, 1.0, 0.5], [0.3, 0.5, 1.0]])
-    chol = torch.linalg.cholesky(torch.tensor(cov))
-    mean = torch.randn(n, 3, generator=gen, dtype=torch.float64) @ chol.T
-    logvar = torch.full_like(mean, 2 * math.log(s))
-    z = mean + s * torch.randn(n, 3, generator=gen, dtype=torch.float64)
-    expected = analytic_tc(cov + s**2 * np.eye(3))
-    assert total_correlation(z, mean, logvar).item() == pytest.approx(expected, abs=0.05)
+    estimate, expected = tc_estimate(cov, n=5000, s=0.3, seed=1)
+    assert estimate == pytest.approx(expected, abs=0.05)
 
 
 def test_gaussian_kl_known_values():
