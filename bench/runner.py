@@ -103,6 +103,9 @@ class RunSummary:
 
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # seeds the CPU and every CUDA generator
+    # cuDNN's autotuned convolution algorithms differ from run to run; fixed ones make GPU scores repeatable
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
 
 
 def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, log) -> tuple:
