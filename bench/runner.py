@@ -95,7 +95,6 @@ PHASE_VERB = {"train": "training", "evaluate": "evaluating"}
 
 @dataclass
 class RunSummary:
-    total: int = 0
     skipped: int = 0
     ok: int = 0
     failed: list = field(default_factory=list)  # (job display, phase, reason)
@@ -170,7 +169,7 @@ class CachedModels:
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
               out=None) -> RunSummary:
     out = out or sys.stderr
-    summary = RunSummary(total=len(suite.jobs))
+    summary = RunSummary()
     metric_ids = suite.metric_ids
     version = code_version()
     device_info = device_description(device)
