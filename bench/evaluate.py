@@ -56,12 +56,17 @@ def conditioning_codes(model, images: np.ndarray, seed: int) -> dict:
     return {k: np.concatenate([p[k].float().cpu().numpy() for p in parts]) for k in parts[0]}
 
 
+class Missing(str):
+    """An output a metric cannot give for this model; the text is the reason."""
+
+
 # M_k = MI[C_R; C_view] (section 4); M_shuffled_y is the authors' control with Y from another image
 CONDITIONING_VIEWS = {"M1": "C_Y", "M2": "C_X", "M3": "C_z_eps", "M4": "C_Y_eps", "M_shuffled_y": "C_Y_shuffled"}
 
 
 def _compute(info, params, model, images, factors, seed) -> dict:
-    """{output name: value} for one metric; raises NotImplementedError where the model lacks a part."""
+    """{output name: value or Missing(reason)} for one metric; raises NotImplementedError where the
+    model lacks what the whole metric needs."""
     if info.needs == "codes":
         return {info.name: info.fn(codes(model, images, params["representation"], seed), factors,
                                    num_bins=params["num_bins"])}
@@ -73,9 +78,11 @@ def _compute(info, params, model, images, factors, seed) -> dict:
     # representations: C, Z and C+Z, each predicting every factor
     enc = encodings(model, images)
     values = {"downstream_C": info.fn(enc["c"], factors, seed=seed)}
-    if "z" in enc:
-        values["downstream_Z"] = info.fn(enc["z"], factors, seed=seed)
-        values["downstream_CZ"] = info.fn(np.concatenate([enc["c"], enc["z"]], axis=1), factors, seed=seed)
+    if "z" not in enc:
+        return {**values, "downstream_Z": Missing("single-stage models have no Z"),
+                "downstream_CZ": Missing("single-stage models have no Z")}
+    values["downstream_Z"] = info.fn(enc["z"], factors, seed=seed)
+    values["downstream_CZ"] = info.fn(np.concatenate([enc["c"], enc["z"]], axis=1), factors, seed=seed)
     return values
 
 
@@ -110,11 +117,12 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None) 
                 missing = str(exc)
         details = {"num_points": len(images), "warnings": sorted({str(w.message) for w in caught})}
         for output, higher_is_better in info.directions().items():
-            value = values.get(output)
-            if isinstance(value, dict):  # per-factor detail behind a mean
+            value, reason = (None, missing) if missing else (values[output], None)
+            if isinstance(value, Missing):
+                value, reason = None, str(value)
+            elif isinstance(value, dict):  # per-factor detail behind a mean
                 details = {**details, output: value}
                 value = value["mean"]
-            reason = missing or (None if value is not None else "single-stage models have no Z")
             records.append({"metric_id": spec.output_id(output), "metric": spec.name, "version": info.version,
                             "higher_is_better": higher_is_better, "params": spec.params,
                             "value": None if value is None else float(value), "missing_reason": reason,

@@ -220,3 +220,5 @@ def test_ms_vae_reuses_the_cached_stage_one(workdir, monkeypatch, capsys):
     tc_scores = {r["metric_id"]: r for r in rows(table="scores") if r["job_key"] == tc["job_key"]}
     assert tc_scores["M1[num_points=200]"]["value"] is None
     assert "multi-stage models only" in tc_scores["M1[num_points=200]"]["missing_reason"]
+    z_score = tc_scores["downstream_Z[num_points=300]"]
+    assert z_score["value"] is None and z_score["missing_reason"] == "single-stage models have no Z"
