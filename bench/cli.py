@@ -49,7 +49,8 @@ def cmd_run(args) -> int:
     print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device}; store {args.store}, cache {args.cache}",
           file=sys.stderr)
     try:
-        summary = run_suite(suite, store, ArtifactCache(args.cache), device, progress=not args.no_progress)
+        summary = run_suite(suite, store, ArtifactCache(args.cache), device, progress=not args.no_progress,
+                            fid_weights=args.fid_weights)
     except KeyboardInterrupt:
         print("interrupted: finished jobs are stored; run the same command again to resume", file=sys.stderr)
         return 130
@@ -154,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bars")
+    p.add_argument("--fid-weights", metavar="PATH", default=None,
+                   help="FID Inception weights file (default: $MSBENCH_FID_WEIGHTS, else "
+                        "$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth); without it FID is missing")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check suite files without running anything")

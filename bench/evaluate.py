@@ -5,11 +5,13 @@ from the training batches. A metric the model cannot support is recorded as miss
 with the reason; a metric's warnings are kept with its score.
 """
 
+import inspect
 import warnings
 
 import numpy as np
 import torch
 
+from bench.features import FeaturesUnavailable, FeatureSpaces
 from bench.metrics import METRICS
 
 EVAL_BATCH = 256
@@ -56,6 +58,44 @@ def conditioning_codes(model, images: np.ndarray, seed: int) -> dict:
     return {k: np.concatenate([p[k].float().cpu().numpy() for p in parts]) for k in parts[0]}
 
 
+@torch.no_grad()
+def generated(model, n: int, seed: int) -> np.ndarray:
+    """n random samples from the model, reproducible per seed, leaving the global RNG as it was."""
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        parts = [model.sample(min(EVAL_BATCH, n - start)).float().cpu().numpy() for start in range(0, n, EVAL_BATCH)]
+    return np.concatenate(parts)
+
+
+FID_MIN_POINTS = 2048  # below the 2048 Inception features the covariance is singular
+
+
+def _feature_scores(info, params, model, data, images, seed, spaces, memo) -> dict:
+    """{name}_recon and {name}_sample: the dataset's evaluation images against the model's
+    reconstructions of them, and against as many random samples."""
+    extractor = spaces.extractor(params["space"], data, params.get("feature_seed", 0))
+    if params["space"] == "inception" and len(images) < FID_MIN_POINTS:
+        warnings.warn(f"{len(images)} images for 2048 Inception features: the covariance is singular and "
+                      f"the score biased upwards; use num_points >= {FID_MIN_POINTS}", RuntimeWarning)
+    real = spaces.reference(extractor, data, images)
+    extra = {k: v for k, v in params.items() if k not in ("num_points", "space", "feature_seed")}
+    if "seed" in inspect.signature(info.fn).parameters:  # KID's random subsets
+        extra["seed"] = seed
+    values = {}
+    for variant, make in (("recon", lambda: reconstructions(model, images)),
+                          ("sample", lambda: generated(model, len(images), seed))):
+        key = (extractor.space, id(extractor), variant, len(images))
+        if key not in memo:
+            try:
+                memo[key] = extractor(make())
+            except NotImplementedError as exc:
+                memo[key] = Missing(str(exc) or f"{model.name} cannot {variant}")
+        fake = memo[key]
+        values[f"{info.name}_{variant}"] = fake if isinstance(fake, Missing) else info.fn(real, fake, **extra)
+    return values
+
+
 class Missing(str):
     """An output a metric cannot give for this model; the text is the reason."""
 
@@ -64,9 +104,11 @@ class Missing(str):
 CONDITIONING_VIEWS = {"M1": "C_Y", "M2": "C_X", "M3": "C_z_eps", "M4": "C_Y_eps", "M_shuffled_y": "C_Y_shuffled"}
 
 
-def _compute(info, params, model, images, factors, seed) -> dict:
+def _compute(info, params, model, data, images, factors, seed, spaces, memo) -> dict:
     """{output name: value or Missing(reason)} for one metric; raises NotImplementedError where the
-    model lacks what the whole metric needs."""
+    model lacks what the whole metric needs, FeaturesUnavailable where its feature space is."""
+    if info.needs == "features":
+        return _feature_scores(info, params, model, data, images, seed, spaces, memo)
     if info.needs == "codes":
         return {info.name: info.fn(codes(model, images, params["representation"], seed), factors,
                                    num_bins=params["num_bins"])}
@@ -86,15 +128,19 @@ def _compute(info, params, model, images, factors, seed) -> dict:
     return values
 
 
-def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None) -> list[dict]:
+def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
+             spaces: FeatureSpaces | None = None) -> list[dict]:
     """Score `model` on every metric spec; return one score record per stored score.
 
     `samples` caches evaluation data by (seed, size) across calls: models evaluated with the
-    same seed see the same images, drawn once. A score the model cannot support is recorded
-    as missing, with the reason.
+    same seed see the same images, drawn once. `spaces` builds the feature spaces of the
+    distribution metrics (a default one keeps nothing on disk). A score the model or this
+    machine cannot support is recorded as missing, with the reason.
     """
     model.eval()
     samples = {} if samples is None else samples
+    spaces = FeatureSpaces(device=str(model.device)) if spaces is None else spaces
+    memo = {}  # reconstructions' and samples' features, shared by the metrics of one feature space
 
     def sample(n):
         if (seed, n) not in samples:  # a stream of its own ([seed, 1]): never the training batches
@@ -112,10 +158,12 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None) 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                values = _compute(info, spec.params, model, images, factors, seed)
-            except NotImplementedError as exc:
+                values = _compute(info, spec.params, model, data, images, factors, seed, spaces, memo)
+            except (NotImplementedError, FeaturesUnavailable) as exc:
                 missing = str(exc)
         details = {"num_points": len(images), "warnings": sorted({str(w.message) for w in caught})}
+        if info.needs == "features" and not missing:
+            details["features"] = spaces.extractor(spec.params["space"], data, spec.params.get("feature_seed", 0)).record
         for output, higher_is_better in info.directions().items():
             value, reason = (None, missing) if missing else (values[output], None)
             if isinstance(value, Missing):

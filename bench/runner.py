@@ -24,6 +24,7 @@ from bench import data as datasets
 from bench.cache import ArtifactCache, CorruptArtifact
 from bench.config import build
 from bench.evaluate import evaluate
+from bench.features import FeatureSpaces
 from bench.store import Store
 
 
@@ -167,7 +168,8 @@ class CachedModels:
 
 
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
-              out=None) -> RunSummary:
+              out=None, fid_weights=None) -> RunSummary:
+    """`fid_weights`: the Inception weights file for FID (else $MSBENCH_FID_WEIGHTS, else torch's hub cache)."""
     out = out or sys.stderr
     summary = RunSummary()
     metric_ids = suite.metric_ids
@@ -177,6 +179,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
     width = len(str(len(suite.jobs)))
     suite_start, job_seconds = time.perf_counter(), []
     eval_samples = {}  # evaluation data, drawn once per (seed, size) and shared by all models
+    spaces = FeatureSpaces(cache, device, fid_weights, progress, log=lambda m: tqdm.write(m, file=out))
 
     for index, job in enumerate(suite.jobs, 1):
         prefix = f"[{index:>{width}}/{len(suite.jobs)}] {job.display}"
@@ -194,7 +197,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
             model, reused, train_seconds = obtain_model(job, data, cache, device, progress, log)
             phase = "evaluate"
             start = time.perf_counter()
-            scores = evaluate(model, data, suite.metrics, job.seed, eval_samples)
+            scores = evaluate(model, data, suite.metrics, job.seed, eval_samples, spaces)
             eval_seconds = time.perf_counter() - start
         except KeyboardInterrupt:
             store.fail(suite.name, job.key, phase, "interrupted by the user", _now())

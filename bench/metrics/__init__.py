@@ -11,12 +11,12 @@ from typing import Literal
 from bench.config import require
 from bench.metrics.conditioning import conditioning_mi
 from bench.metrics.downstream import downstream_accuracy
-from bench.metrics.frechet import frechet_distance, gaussian_statistics, kid
+from bench.metrics.frechet import frechet_distance, frechet_distance_of_features, gaussian_statistics, kid
 from bench.metrics.mig import histogram_discretize, mig, mutual_info_matrix
 from bench.metrics.reconstruction import l1, l2
 
 __all__ = ["METRICS", "MetricInfo", "conditioning_mi", "downstream_accuracy", "frechet_distance",
-           "gaussian_statistics", "histogram_discretize", "kid", "l1", "l2", "mig", "mutual_info_matrix"]
+           "frechet_distance_of_features", "gaussian_statistics", "histogram_discretize", "kid", "l1", "l2", "mig", "mutual_info_matrix"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,44 @@ class DownstreamParams:
 
 
 @dataclass(frozen=True)
+class FidParams:
+    num_points: int = 10_000  # the usual FID sample size; below 2048 the covariance is singular
+    space: Literal["inception"] = "inception"
+
+    def __post_init__(self):
+        require(self.num_points >= 2, "num_points", f"{self.num_points} is below 2")
+
+
+@dataclass(frozen=True)
+class FdDomainParams:
+    num_points: int = 10_000
+    space: Literal["domain"] = "domain"
+    feature_seed: int = 0  # which domain feature net: one per dataset spec and seed, shared by all models
+
+
+@dataclass(frozen=True)
+class KidParams:
+    num_points: int = 10_000
+    space: Literal["domain", "inception"] = "domain"
+    feature_seed: int = 0  # for space: domain
+    num_subsets: int = 100  # Bińkowski et al. 2018: 100 subsets of 1000
+    subset_size: int = 1000
+
+    def __post_init__(self):
+        require(self.num_points >= 2, "num_points", f"{self.num_points} is below 2")
+        require(self.num_subsets >= 1, "num_subsets", f"{self.num_subsets} is below 1")
+        require(self.subset_size >= 2, "subset_size", f"{self.subset_size} is below 2")
+
+
+@dataclass(frozen=True)
 class MetricInfo:
     name: str
     fn: object
     higher_is_better: bool
     version: str
-    needs: Literal["codes", "reconstructions", "conditioning", "representations"]  # what the evaluator produces
+    # what the evaluator produces; "features": the dataset's, the reconstructions' and the samples'
+    # features in the metric's `space`, scored as {name}_recon and {name}_sample
+    needs: Literal["codes", "reconstructions", "conditioning", "representations", "features"]
     Params: type
     description: str
     outputs: dict = field(default_factory=dict)  # several named scores: {name: higher_is_better}
@@ -90,5 +122,17 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("downstream_accuracy", downstream_accuracy, True, "1", "representations", DownstreamParams,
                    "held-out MLP accuracy predicting each factor from C, Z and C+Z (mean over factors)",
                    outputs={"downstream_C": True, "downstream_Z": True, "downstream_CZ": True}),
+        MetricInfo("fid", frechet_distance_of_features, False, "1", "features", FidParams,
+                   "FID (pytorch-fid's Inception pool3): dataset vs reconstructions (the paper's) and vs samples; "
+                   "missing unless the weights file is installed",
+                   outputs={"fid_recon": False, "fid_sample": False}),
+        MetricInfo("fd_domain", frechet_distance_of_features, False, "1", "features", FdDomainParams,
+                   "Fréchet distance in the features of a small CNN trained on the dataset's factors "
+                   "(not FID; offline): dataset vs reconstructions and vs samples",
+                   outputs={"fd_domain_recon": False, "fd_domain_sample": False}),
+        MetricInfo("kid", kid, False, "1", "features", KidParams,
+                   "unbiased kernel inception distance (cubic kernel) in the domain features, or in "
+                   "Inception's with space: inception; dataset vs reconstructions and vs samples",
+                   outputs={"kid_recon": False, "kid_sample": False}),
     ]
 }
