@@ -124,3 +124,63 @@ def test_fid_does_not_depend_on_batch_size_or_value_encoding(stand_in_file, monk
     for batch_size in (1, 7, 64):
         again = frechet_distance_of_features(extractor(as_float, batch_size=batch_size), fake_features)
         assert again == pytest.approx(fid, abs=1e-4), batch_size
+
+
+TINY_FID_SUITE = """
+name: fid_tiny
+dataset: {name: dsprites, params: {image_size: 16}}
+budget: {steps: 3, batch_size: 8}
+seeds: [0]
+models:
+  - model: beta_tcvae
+    params: {latent_dim: 3}
+metrics:
+  - name: fid
+    params: {num_points: 6}
+  - l1
+"""
+
+
+def test_without_weights_the_run_completes_and_fid_is_missing_with_its_reason(workdir, no_weights_anywhere):
+    import sqlite3
+
+    from bench.cli import main
+
+    (workdir / "s.yaml").write_text(TINY_FID_SUITE)
+    assert main(["run", "s.yaml", "--store", "r.sqlite", "--cache", "c", "--out", "lb", "--no-progress",
+                 "--device", "cpu"]) == 0
+    with sqlite3.connect("r.sqlite") as db:
+        scores = dict(db.execute("SELECT metric_id, coalesce(value, missing_reason) FROM scores"))
+    assert set(scores) == {"fid_recon[num_points=6]", "fid_sample[num_points=6]", "l1"}
+    for variant in ("recon", "sample"):
+        assert str(no_weights_anywhere) in scores[f"fid_{variant}[num_points=6]"]
+    leaderboard = (workdir / "lb" / "fid_tiny" / "leaderboard.md").read_text()
+    assert "— [1]" in leaderboard and "FID Inception weights not found" in leaderboard
+
+
+def test_with_weights_fid_is_scored_and_its_preprocessing_recorded(stand_in_file, monkeypatch):
+    import dataclasses
+
+    import models as zoo
+    from bench.data import load
+    from bench.evaluate import evaluate
+    from bench.metrics import METRICS
+    from bench.suite import MetricSpec
+
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256_PREFIX", inception.sha256_of(stand_in_file)[:8])
+    data = load("dsprites", image_size=16)
+    torch.manual_seed(0)
+    model = zoo.get("beta_tcvae")(zoo.get("beta_tcvae").Config(latent_dim=3), data.image_shape).eval()
+    specs = [MetricSpec(name, dataclasses.asdict(METRICS[name].Params(num_points=6, **extra)))
+             for name, extra in (("fid", {}), ("kid", {"space": "inception", "subset_size": 3, "num_subsets": 4}))]
+    spaces = FeatureSpaces(fid_weights=stand_in_file, log=lambda message: None)
+    records = evaluate(model, data, specs, seed=0, spaces=spaces)
+    assert [r["metric_id"].split("[")[0] for r in records] == ["fid_recon", "fid_sample", "kid_recon", "kid_sample"]
+    for record in records:
+        assert record["value"] is not None and np.isfinite(record["value"]), record
+        features = record["details"]["features"]
+        assert features["weights_sha256"] == inception.sha256_of(stand_in_file)
+        assert "299" in features["resize"] and "uint8" in features["input_range"] and "3 channels" in features["grayscale"]
+        assert record["details"]["num_points"] == 6
+        assert any("use num_points >= 2048" in w for w in record["details"]["warnings"])
+    assert records[0]["value"] > 0
