@@ -127,6 +127,12 @@ def cmd_ls(args) -> int:
         for name, info in sorted(METRICS.items()):
             arrows = ", ".join(f"{out} {'↑' if up else '↓'}" for out, up in info.directions().items())
             print(f"{name:20} {info.description} ({arrows}; v{info.version})")
+        from bench.features import inception
+
+        try:
+            print(f"\nFID weights: found at {inception.find_weights()} (checked by checksum when a run loads them)")
+        except inception.WeightsUnavailable as exc:
+            print(f"\n{exc}")
     else:
         paths = sorted(Path(args.dir).glob("*.yaml"))
         if not paths:

@@ -68,18 +68,24 @@ def generated(model, n: int, seed: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _extractor(spaces, params, data):
+    if params["space"] == "inception":
+        return spaces.extractor("inception", data)
+    return spaces.extractor("domain", data, params["feature_seed"], params["feature_steps"])
+
+
 FID_MIN_POINTS = 2048  # below the 2048 Inception features the covariance is singular
 
 
 def _feature_scores(info, params, model, data, images, seed, spaces, memo) -> dict:
     """{name}_recon and {name}_sample: the dataset's evaluation images against the model's
     reconstructions of them, and against as many random samples."""
-    extractor = spaces.extractor(params["space"], data, params.get("feature_seed", 0))
+    extractor = _extractor(spaces, params, data)
     if params["space"] == "inception" and len(images) < FID_MIN_POINTS:
         warnings.warn(f"{len(images)} images for 2048 Inception features: the covariance is singular and "
                       f"the score biased upwards; use num_points >= {FID_MIN_POINTS}", RuntimeWarning)
     real = spaces.reference(extractor, data, images)
-    extra = {k: v for k, v in params.items() if k not in ("num_points", "space", "feature_seed")}
+    extra = {k: v for k, v in params.items() if k not in ("num_points", "space", "feature_seed", "feature_steps")}
     if "seed" in inspect.signature(info.fn).parameters:  # KID's random subsets
         extra["seed"] = seed
     values = {}
@@ -163,7 +169,7 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
                 missing = str(exc)
         details = {"num_points": len(images), "warnings": sorted({str(w.message) for w in caught})}
         if info.needs == "features" and not missing:
-            details["features"] = spaces.extractor(spec.params["space"], data, spec.params.get("feature_seed", 0)).record
+            details["features"] = _extractor(spaces, spec.params, data).record
         for output, higher_is_better in info.directions().items():
             value, reason = (None, missing) if missing else (values[output], None)
             if isinstance(value, Missing):

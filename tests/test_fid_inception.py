@@ -108,6 +108,7 @@ def test_image_encodings():
         inception.as_float_rgb(np.ones((1, 4, 4), np.float32))
 
 
+@pytest.mark.filterwarnings("ignore:.*covariance is singular")  # 66 images, 2048 features: expected
 def test_fid_does_not_depend_on_batch_size_or_value_encoding(stand_in_file, monkeypatch):
     # the production extractor (channels-last network), with the stand-in accepted as the weights
     monkeypatch.setattr(inception, "WEIGHTS_SHA256_PREFIX", inception.sha256_of(stand_in_file)[:8])

@@ -64,3 +64,12 @@ def test_kid_unbiased_estimator_matches_a_direct_formula():
     direct = ((k(x, x).sum() - np.trace(k(x, x))) / (n * (n - 1)) + (k(y, y).sum() - np.trace(k(y, y))) / (n * (n - 1))
               - 2 * k(x, y).mean())
     assert kid(x, y, num_subsets=1, subset_size=40)["mean"] == pytest.approx(direct)
+
+
+def test_metrics_import_without_torch():
+    # the `reference` tox env checks our metrics against disentanglement-lib without torch installed
+    import subprocess
+    import sys
+
+    code = "import sys, bench.metrics; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0, "bench.metrics imports torch"

@@ -20,6 +20,7 @@ import torch
 
 from bench.cache import CorruptArtifact
 from bench.features import domain, inception
+from bench.metrics import DOMAIN_NET_STEPS
 
 SPACES = ("inception", "domain")
 BATCH = 64
@@ -66,10 +67,11 @@ class FeatureSpaces:
         self.progress, self.log = progress, log
         self._extractors, self._references = {}, {}
 
-    def extractor(self, space: str, data, seed: int = 0) -> Extractor:
-        key = ("inception",) if space == "inception" else (space, json.dumps(data.spec, sort_keys=True), seed)
+    def extractor(self, space: str, data, seed: int = 0, steps: int = DOMAIN_NET_STEPS) -> Extractor:
+        """The feature space `space` ("inception" or "domain"); `seed` and `steps` choose the domain net."""
+        key = ("inception",) if space == "inception" else (space, json.dumps(data.spec, sort_keys=True), seed, steps)
         if key not in self._extractors:
-            self._extractors[key] = self._inception() if space == "inception" else self._domain(data, seed)
+            self._extractors[key] = self._inception() if space == "inception" else self._domain(data, seed, steps)
         found = self._extractors[key]
         if isinstance(found, FeaturesUnavailable):
             raise found
@@ -89,8 +91,8 @@ class FeatureSpaces:
         return Extractor("inception", record, lambda x: net(x.contiguous(memory_format=torch.channels_last)),
                          self.device)
 
-    def _domain(self, data, seed):
-        spec = domain.spec(data, seed)
+    def _domain(self, data, seed, steps):
+        spec = domain.spec(data, seed, steps)
         key = "domain-" + _digest(spec)
         net = domain.build(data, seed, self.device)
         if self.cache is not None and self.cache.has(key):
@@ -102,8 +104,8 @@ class FeatureSpaces:
                 net = domain.build(data, seed, self.device)
             else:
                 return self._domain_extractor(net, key, spec)
-        self.log(f"domain feature net for {data.name}: training ({domain.TRAIN_STEPS} steps, once per dataset spec)")
-        log = domain.train(net, data, seed, self.progress)
+        self.log(f"domain feature net for {data.name}: training ({steps} steps, once per dataset spec)")
+        log = domain.train(net, data, seed, steps, self.progress)
         self.log(f"domain feature net: held-out factor accuracy {log[-1]['heldout_accuracy']}")
         if self.cache is not None:
             self.cache.save(key, net, spec, log)
@@ -112,7 +114,7 @@ class FeatureSpaces:
     def _domain_extractor(self, net, key, spec):
         net.eval()
         record = {"space": "domain", "network": f"domain feature net v{domain.VERSION}", "artifact": key,
-                  "seed": spec["seed"], "input_range": "uint8 /255 or float [0,1]", "resize": "none"}
+                  "seed": spec["seed"], "steps": spec["steps"], "input_range": "uint8 /255 or float [0,1]", "resize": "none"}
         return Extractor("domain", record, net.features, self.device)
 
     def reference(self, extractor: Extractor, data, images) -> np.ndarray:

@@ -13,7 +13,6 @@ from tqdm.auto import tqdm
 
 VERSION = "1"  # bump when the architecture or training below changes: it is part of the cache key
 FEATURE_DIM = 256
-TRAIN_STEPS = 1500
 BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
 
@@ -52,10 +51,10 @@ class DomainNet(nn.Module):
         return next(self.parameters()).device
 
 
-def spec(data, seed: int) -> dict:
+def spec(data, seed: int, steps: int) -> dict:
     """Everything that determines the trained net: its artifact's identity."""
     return {"kind": "domain_feature_net", "version": VERSION, "dataset": data.spec, "seed": seed,
-            "steps": TRAIN_STEPS, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE}
+            "steps": steps, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE}
 
 
 def build(data, seed: int, device) -> DomainNet:
@@ -63,14 +62,14 @@ def build(data, seed: int, device) -> DomainNet:
     return DomainNet(data.image_shape, data.factor_sizes).to(device)
 
 
-def train(net: DomainNet, data, seed: int, progress: bool = True) -> list[dict]:
+def train(net: DomainNet, data, seed: int, steps: int, progress: bool = True) -> list[dict]:
     """Fit every factor head with cross-entropy on fresh batches; return the loss log with the
     final held-out accuracy per factor (so a reader can see what the features know)."""
     rng = np.random.default_rng([seed, 7])  # its own stream, apart from every model's training batches
     optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
     log, net_device = [], net.device
     net.train()
-    for step in tqdm(range(1, TRAIN_STEPS + 1), desc="domain feature net", leave=False,
+    for step in tqdm(range(1, steps + 1), desc="domain feature net", leave=False,
                      disable=None if progress else True, unit="step"):
         images, factors = data.sample(BATCH_SIZE, rng)
         logits = net(torch.from_numpy(images).to(net_device))
@@ -93,5 +92,5 @@ def train(net: DomainNet, data, seed: int, progress: bool = True) -> list[dict]:
         logits = net(x)
     accuracy = {name: float((out.argmax(1).cpu().numpy() == factors[:, i]).mean())
                 for i, (name, out) in enumerate(zip(data.factor_names, logits))}
-    log.append({"step": TRAIN_STEPS, "heldout_accuracy": accuracy})
+    log.append({"step": steps, "heldout_accuracy": accuracy})
     return log
