@@ -45,16 +45,19 @@ def cmd_run(args) -> int:
     except DeviceError as exc:
         print(f"msbench run: {exc}", file=sys.stderr)
         return 2
+    data = _load_data_or_exit(suite, args.data_root)  # a missing file stops here, before any training
+    if data is None:
+        return 2
     store = Store(args.store)
     print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device}; store {args.store}, cache {args.cache}",
           file=sys.stderr)
     try:
         summary = run_suite(suite, store, ArtifactCache(args.cache), device, progress=not args.no_progress,
-                            fid_weights=args.fid_weights)
+                            fid_weights=args.fid_weights, data=data)
     except KeyboardInterrupt:
         print("interrupted: finished jobs are stored; run the same command again to resume", file=sys.stderr)
         return 130
-    paths = _report(store, suite, args)
+    paths = _report(store, suite, args, data)
     store.close()
     print(f"{summary.ok} jobs ran, {summary.skipped} already done, {len(summary.failed)} failed", file=sys.stderr)
     for display, phase, reason in summary.failed:
@@ -63,13 +66,24 @@ def cmd_run(args) -> int:
     return 1 if summary.failed else 0
 
 
-def _report(store, suite, args) -> dict:
+def _load_data_or_exit(suite, root):
+    """The suite's dataset, or None after printing why it cannot be read."""
     from bench import data as datasets
+
+    try:
+        return datasets.load(suite.dataset["name"], root, **suite.dataset["params"])
+    except datasets.DataFileError as exc:
+        print(f"msbench: {exc}", file=sys.stderr)
+        return None
+
+
+def _report(store, suite, args, data=None) -> dict:
     from bench.cache import ArtifactCache
     from bench.report import write_report
     from bench.runner import CachedModels
 
-    models = CachedModels(ArtifactCache(args.cache), datasets.load(suite.dataset["name"], **suite.dataset["params"]))
+    data = data or _load_data_or_exit(suite, args.data_root)
+    models = CachedModels(ArtifactCache(args.cache), data) if data is not None else None  # image figures need data
     return write_report(store, suite.name, Path(args.out) / suite.name, suite.plots, suite.labels,
                         suite.metric_ids, models)
 
@@ -117,10 +131,13 @@ def cmd_ls(args) -> int:
         for name, cls in sorted(zoo.registry().items()):
             print(f"{name:16} {cls.description} [supports: {', '.join(sorted(cls.supports))}]")
     elif args.what == "datasets":
-        from bench.data import DATASETS
+        from bench.data import DATASETS, availability, data_root
 
-        for name, cls in sorted(DATASETS.items()):
-            print(f"{name:16} {cls.description} [kind: {cls.kind}]")
+        print(f"data root: {data_root(args.data_root)} (--data-root, else $DISENTANGLEMENT_LIB_DATA, else ./data)")
+        for name, cls in DATASETS.items():
+            missing = availability(name, args.data_root)
+            status = "available" if missing is None else f"{missing}. {cls.source}"
+            print(f"{name:16} {cls.description} [{status}]")
     elif args.what == "metrics":
         from bench.metrics import METRICS
 
@@ -151,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="msbench", description="Benchmark disentangled representation learners.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def data_root_arg(p):
+        p.add_argument("--data-root", metavar="DIR", default=None,
+                       help="where dataset files are, in disentanglement-lib's layout "
+                            "(default: $DISENTANGLEMENT_LIB_DATA, else ./data)")
+
     def store_args(p):
         p.add_argument("--store", default=DEFAULT_STORE, help=f"SQLite results store (default {DEFAULT_STORE})")
 
@@ -161,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bars")
+    data_root_arg(p)
     p.add_argument("--fid-weights", metavar="PATH", default=None,
                    help="FID Inception weights file (default: $MSBENCH_FID_WEIGHTS, else "
                         "$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth); without it FID is missing")
@@ -173,12 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", help="list models, datasets, metrics or suites")
     p.add_argument("what", choices=["models", "datasets", "metrics", "suites"])
     p.add_argument("--dir", default="suites", help="where `ls suites` looks (default: ./suites)")
+    data_root_arg(p)
     p.set_defaults(func=cmd_ls)
 
     p = sub.add_parser("leaderboard", help="rewrite a suite's leaderboard and plots from the store")
     p.add_argument("suite")
     store_args(p)
     p.add_argument("--cache", default=DEFAULT_CACHE, help="trained artifacts, for the image figures")
+    data_root_arg(p)
     p.add_argument("--out", default="leaderboards")
     p.set_defaults(func=cmd_leaderboard)
 

@@ -58,6 +58,10 @@ def conditioning_codes(model, images: np.ndarray, seed: int) -> dict:
     return {k: np.concatenate([p[k].float().cpu().numpy() for p in parts]) for k in parts[0]}
 
 
+class Missing(str):
+    """An output a metric cannot give for this model; the text is the reason."""
+
+
 @torch.no_grad()
 def generated(model, n: int, seed: int) -> np.ndarray:
     """n random samples from the model, reproducible per seed, leaving the global RNG as it was."""
@@ -100,10 +104,6 @@ def _feature_scores(info, params, model, data, images, seed, spaces, memo) -> di
         fake = memo[key]
         values[f"{info.name}_{variant}"] = fake if isinstance(fake, Missing) else info.fn(real, fake, **extra)
     return values
-
-
-class Missing(str):
-    """An output a metric cannot give for this model; the text is the reason."""
 
 
 # M_k = MI[C_R; C_view] (section 4); M_shuffled_y is the authors' control with Y from another image

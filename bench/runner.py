@@ -168,14 +168,15 @@ class CachedModels:
 
 
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
-              out=None, fid_weights=None) -> RunSummary:
-    """`fid_weights`: the Inception weights file for FID (else $MSBENCH_FID_WEIGHTS, else torch's hub cache)."""
+              out=None, fid_weights=None, data=None) -> RunSummary:
+    """`fid_weights`: the Inception weights file for FID (else $MSBENCH_FID_WEIGHTS, else torch's hub cache);
+    `data`: the suite's dataset, already loaded (else loaded here, from the default data root)."""
     out = out or sys.stderr
     summary = RunSummary()
     metric_ids = suite.metric_ids
     version = code_version()
     device_info = device_description(device)
-    data = datasets.load(suite.dataset["name"], **suite.dataset["params"])
+    data = data or datasets.load(suite.dataset["name"], **suite.dataset["params"])
     width = len(str(len(suite.jobs)))
     suite_start, job_seconds = time.perf_counter(), []
     eval_samples = {}  # evaluation data, drawn once per (seed, size) and shared by all models

@@ -188,6 +188,11 @@ def parse_suite(raw, path: str = "<suite>") -> Suite:
     budget = _check_budget(check, raw.get("budget"), "budget", Budget())
     seeds = _check_seeds(check, raw.get("seeds", [0]))
     metrics = _check_metrics(check, raw.get("metrics")) if "metrics" in raw else []
+    if dataset_spec and not datasets.get(dataset_spec["name"]).factor_sizes:
+        for i, spec in enumerate(metrics):
+            if METRICS[spec.name].needs in ("codes", "representations") or spec.params.get("space") == "domain":
+                check.add(f"metrics[{i}]", f"{spec.name} needs ground-truth factors, and dataset "
+                                           f"{dataset_spec['name']} has none")
     plots = raw.get("plots", [])
     if not isinstance(plots, list):
         check.add("plots", f"expected a list, got {_type_name(plots)}")
@@ -225,7 +230,8 @@ def _check_dataset(check: _Checker, value):
     check.params(cls.Params, params, "dataset.params")
     if len(check.problems) > before:
         return None, cls.kind
-    return cls(build(cls.Params, params)).spec, cls.kind
+    # the spec the dataset object will report, without reading any file: validation needs no data
+    return {"name": name, "params": dataclasses.asdict(build(cls.Params, params))}, cls.kind
 
 
 def _check_budget(check: _Checker, value, where: str, base: Budget) -> Budget:

@@ -95,8 +95,7 @@ class Model(torch.nn.Module):
         bar = tqdm(range(1, budget.steps + 1), desc=desc or self.name, disable=None if progress else True,  # None: off when not a terminal
                    leave=False, dynamic_ncols=True, unit="step")
         for step in bar:
-            images, _ = data.sample(budget.batch_size, rng)
-            x = torch.from_numpy(images).to(self.device, non_blocking=True)
+            x = data.batch(budget.batch_size, rng, self.device)
             loss, parts = self.training_loss(x)
             value = loss.item()
             if not math.isfinite(value):

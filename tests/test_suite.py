@@ -166,13 +166,17 @@ def test_upstream_params_are_validated(tmp_path):
     assert len(problems) == 1 and "models[1].params: stage_one: unknown model 'beta_tcvea'" in problems[0]
 
 
-def test_quickstart_big_vae_is_matched_to_ms_vae():
-    import models as zoo
-    from bench.config import build
+def test_big_vae_is_matched_to_ms_vae_in_every_suite_with_both():
     from bench.data import load
 
-    suite = load_suite(SUITES / "quickstart.yaml")
-    shape = load(suite.dataset["name"], **suite.dataset["params"]).image_shape
+    for name, shape in (("quickstart", load("dsprites", image_size=32).image_shape), ("cars3d", (3, 64, 64)),
+                        ("smallnorb", (1, 64, 64))):
+        check_big_vae_matches_ms_vae(load_suite(SUITES / f"{name}.yaml"), shape)
+
+
+def check_big_vae_matches_ms_vae(suite, shape):
+    import models as zoo
+    from bench.config import build
 
     def built(job):
         cls = zoo.get(job.model)

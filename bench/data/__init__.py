@@ -1,13 +1,22 @@
-"""Datasets behind one API: `load(name, **params)` gives an object with `factor_names`,
-`factor_sizes`, `len()`, `kind`, `spec` and `sample(n, seed) -> (images, factors)`.
+"""Datasets behind one API: `load(name, data_root=None, **params)` gives an object with
+`factor_names`, `factor_sizes`, `len()`, `kind`, `spec`, `image_shape`,
+`sample(n, seed) -> (images, factors)` and `batch(n, rng, device)` (a training batch on the device).
 
-Images are float32 (n, C, H, W) in [0, 1]; factors are int64 indices (n, F).
+Images are float32 (n, C, H, W) in [0, 1]; factors are int64 indices (n, F). Procedural sets need
+no file; the others read the files users already have (`files.py`), under the data root.
 """
 
 from bench.config import build, close_names
+from bench.data.digits import Digits
 from bench.data.dsprites import DSprites
+from bench.data.files import (ROOT_ENV, Cars3D, CelebA, DataFileError, DSpritesFile, FileDataset, MNIST, MPI3DReal,
+                              MPI3DRealistic, MPI3DToy, Shapes3D, SmallNORB, data_root)
+from bench.data.textured import TexturedObjects
 
-DATASETS = {cls.name: cls for cls in [DSprites]}
+__all__ = ["DATASETS", "DataFileError", "ROOT_ENV", "UnknownDataset", "availability", "data_root", "get", "load"]
+
+DATASETS = {cls.name: cls for cls in [DSprites, TexturedObjects, Digits, DSpritesFile, Shapes3D, Cars3D, SmallNORB,
+                                      MPI3DToy, MPI3DRealistic, MPI3DReal, CelebA, MNIST]}
 
 
 class UnknownDataset(KeyError):
@@ -21,6 +30,17 @@ def get(name: str) -> type:
     return DATASETS[name]
 
 
-def load(name: str, **params):
+def load(name: str, data_root=None, **params):
+    """The dataset, read now: a missing or bad file raises DataFileError here, before any training."""
     cls = get(name)
-    return cls(build(cls.Params, params))
+    return cls(build(cls.Params, params), data_root)
+
+
+def availability(name: str, root=None) -> str | None:
+    """None when `name` can be loaded with default params here; else what is missing."""
+    cls = get(name)
+    if not issubclass(cls, FileDataset):
+        return None
+    root = data_root(root)
+    missing = [p for p in cls.required(root, build(cls.Params, {})) if not p.exists()]
+    return f"needs {', '.join(str(p.relative_to(root)) for p in missing)} under {root}" if missing else None

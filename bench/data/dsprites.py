@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.config import require
+from bench.data.procedural import Procedural
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -43,15 +44,14 @@ class DSpritesParams:
                 "image_size", f"{self.image_size} is not a multiple of 16 in [16, 256]")
 
 
-class DSprites:
+class DSprites(Procedural):
     name = "dsprites"
-    kind = "images"
     Params = DSpritesParams
     description = "procedural dSprites (3x6x40x32x32 factor grid, binary images); needs no file"
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
 
-    def __init__(self, params: DSpritesParams = DSpritesParams()):
+    def __init__(self, params: DSpritesParams = DSpritesParams(), root=None):
         self.params = params
         size = params.image_size
         centres = (np.arange(size) + 0.5) / size
@@ -59,18 +59,8 @@ class DSprites:
         self._py = centres[None, :, None]  # pos_y grows down the rows, as image indices do
 
     @property
-    def spec(self) -> dict:
-        return {"name": self.name, "params": {"image_size": self.params.image_size}}
-
-    @property
     def image_shape(self) -> tuple[int, int, int]:
         return (1, self.params.image_size, self.params.image_size)
-
-    def __len__(self) -> int:
-        return int(np.prod(self.factor_sizes))
-
-    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
 
     def render(self, factors: np.ndarray) -> np.ndarray:
         factors = np.asarray(factors, dtype=np.int64)

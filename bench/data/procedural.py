@@ -1,0 +1,23 @@
+"""What the procedural datasets share: images drawn from factors on demand, so nothing is held."""
+
+import dataclasses
+
+import numpy as np
+import torch
+
+
+class Procedural:
+    kind = "images"
+
+    @property
+    def spec(self) -> dict:
+        return {"name": self.name, "params": dataclasses.asdict(self.params)}
+
+    def __len__(self) -> int:
+        return int(np.prod(self.factor_sizes))  # distinct factor combinations
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
+
+    def batch(self, n: int, rng: np.random.Generator, device) -> torch.Tensor:
+        return torch.from_numpy(self.sample(n, rng)[0]).to(device, non_blocking=True)
