@@ -315,3 +315,10 @@ def test_a_metric_that_needs_factors_on_a_dataset_without_them(tmp_path):
     assert [p.split(": ", 1)[1] for p in caught.value.problems] == [
         "metrics[1]: mig needs ground-truth factors, and dataset celeba has none",
         "metrics[2]: fd_domain needs ground-truth factors, and dataset celeba has none"]
+
+
+def test_textured_variance_split_is_a_real_part_of_the_variance():
+    from bench.data.textured import variance_split
+
+    split = variance_split(load("textured_objects", image_size=16), n=500)
+    assert 0.2 * split["total"] < split["unexplained"] < split["total"]

@@ -80,3 +80,13 @@ class TexturedObjects(Procedural):
         stripes = 0.65 + 0.35 * _grating(rng, n, x, y, 8, 20)
         obj = HUES[hue][:, :, None, None] * stripes[:, None]
         return np.where(mask[:, None], obj, image).astype(np.float32)
+
+
+def variance_split(data: TexturedObjects, n: int = 2000, seed: int = 0) -> dict:
+    """Per-pixel image variance, and the part of it the factors do not explain, E||x - E[x|factors]||^2,
+    estimated from two renderings of the same factors with independent nuisance. A model whose L2
+    reconstruction error is near `unexplained` keeps the factors and loses the detail."""
+    images, factors = data.sample(n, seed)
+    rng = np.random.default_rng([seed, 1])
+    first, second = data.render(factors, rng), data.render(factors, rng)
+    return {"total": float(images.var(axis=0).mean()), "unexplained": float(((first - second) ** 2).mean() / 2)}
