@@ -82,7 +82,7 @@ def _report(store, suite, args, data=None) -> dict:
     from bench.report import write_report
     from bench.runner import CachedModels
 
-    data = data or _load_data_or_exit(suite, args.data_root)
+    data = data if data is not None else _load_data_or_exit(suite, args.data_root)
     models = CachedModels(ArtifactCache(args.cache), data) if data is not None else None  # image figures need data
     return write_report(store, suite.name, Path(args.out) / suite.name, suite.plots, suite.labels,
                         suite.metric_ids, models)
