@@ -6,11 +6,9 @@ The factor grid is dSprites's own: shape 3 (square, ellipse, heart), scale 6 in 
 orientation 40 in [0, 2pi] (endpoints included, as in the original), x and y 32 in [0, 1].
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from bench.config import require
+from bench.data.params import ImageSizeParams
 from bench.data.procedural import Procedural
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
@@ -34,24 +32,14 @@ def _inside(shape: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.where(s == 0, square, np.where(s == 1, ellipse, heart))
 
 
-@dataclass(frozen=True)
-class DSpritesParams:
-    image_size: int = 64
-
-    def __post_init__(self):
-        # the conv architectures halve the side four times
-        require(self.image_size % 16 == 0 and 16 <= self.image_size <= 256,
-                "image_size", f"{self.image_size} is not a multiple of 16 in [16, 256]")
-
-
 class DSprites(Procedural):
     name = "dsprites"
-    Params = DSpritesParams
+    Params = ImageSizeParams
     description = "procedural dSprites (3x6x40x32x32 factor grid, binary images); needs no file"
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
 
-    def __init__(self, params: DSpritesParams = DSpritesParams(), root=None):
+    def __init__(self, params: ImageSizeParams = ImageSizeParams(), root=None):
         self.params = params
         size = params.image_size
         centres = (np.arange(size) + 0.5) / size

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from bench.config import require
 from bench.data.memory import InMemoryImages
+from bench.data.params import ImageSizeParams
 
 ROOT_ENV = "DISENTANGLEMENT_LIB_DATA"
 
@@ -107,15 +108,6 @@ class NoParams:
     pass
 
 
-@dataclass(frozen=True)
-class ResizeParams:
-    image_size: int = 64
-
-    def __post_init__(self):
-        require(self.image_size % 16 == 0 and 16 <= self.image_size <= 256,
-                "image_size", f"{self.image_size} is not a multiple of 16 in [16, 256]")
-
-
 class DSpritesFile(FileDataset):
     name = "dsprites_full"
     Params = NoParams
@@ -191,7 +183,7 @@ class Shapes3D(FileDataset):
 
 class Cars3D(FileDataset):
     name = "cars3d"
-    Params = ResizeParams
+    Params = ImageSizeParams
     description = "Cars3D (Reed et al. 2015): 183 cars x 4 elevations x 24 azimuths, RGB resized to 64x64"
     source = "Get cars/*.mat from http://www.scottreed.info/files/nips2015-analogy-data.tar.gz (disentanglement-lib's layout)."
     factor_names = ("elevation", "azimuth", "object")
@@ -250,7 +242,7 @@ def read_norb(path: Path) -> np.ndarray:
 
 class SmallNORB(FileDataset):
     name = "smallnorb"
-    Params = ResizeParams
+    Params = ImageSizeParams
     description = "SmallNORB (LeCun et al. 2004), training and test sets, left camera, resized to 64x64"
     source = ("Get the six smallnorb-*.mat files from https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/ "
               "(gunzip them) into small_norb/.")
@@ -323,14 +315,12 @@ class MPI3DReal(_MPI3D):
 
 
 @dataclass(frozen=True)
-class CelebAParams:
-    image_size: int = 64
+class CelebAParams(ImageSizeParams):
     crop: int = 148  # centre square crop of the 178x218 aligned faces, a common choice before resizing
     limit: int = 0  # read only the first `limit` images (sorted by name); 0 reads all 202,599
 
     def __post_init__(self):
-        require(self.image_size % 16 == 0 and 16 <= self.image_size <= 256,
-                "image_size", f"{self.image_size} is not a multiple of 16 in [16, 256]")
+        super().__post_init__()
         require(16 <= self.crop <= 178, "crop", f"{self.crop} is not in [16, 178]")
         require(self.limit >= 0, "limit", f"{self.limit} is below 0")
 

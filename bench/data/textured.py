@@ -9,11 +9,9 @@ Deterministic by seed: the same seed draws the same factors and the same nuisanc
 """
 
 import colorsys
-from dataclasses import dataclass
-
 import numpy as np
 
-from bench.config import require
+from bench.data.params import ImageSizeParams
 from bench.data.procedural import Procedural
 
 FACTOR_NAMES = ("shape", "size", "pos_x", "pos_y", "hue")
@@ -21,15 +19,6 @@ FACTOR_SIZES = (3, 4, 8, 8, 8)
 SIZES = np.linspace(0.12, 0.24, 4)  # half-extent, in units of the image side
 POSITIONS = np.linspace(0.3, 0.7, 8)
 HUES = np.array([colorsys.hsv_to_rgb(h, 0.85, 0.95) for h in np.arange(8) / 8], np.float32)
-
-
-@dataclass(frozen=True)
-class TexturedParams:
-    image_size: int = 64
-
-    def __post_init__(self):
-        require(self.image_size % 16 == 0 and 16 <= self.image_size <= 256,
-                "image_size", f"{self.image_size} is not a multiple of 16 in [16, 256]")
 
 
 def _grating(rng, n, x, y, low, high):
@@ -42,13 +31,13 @@ def _grating(rng, n, x, y, low, high):
 
 class TexturedObjects(Procedural):
     name = "textured_objects"
-    Params = TexturedParams
+    Params = ImageSizeParams
     description = ("procedural coloured objects (shape, size, x, y, hue) on random textured backgrounds "
                    "with random object patterns: detail the factors do not explain; needs no file")
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
 
-    def __init__(self, params: TexturedParams = TexturedParams(), root=None):
+    def __init__(self, params: ImageSizeParams = ImageSizeParams(), root=None):
         self.params = params
         centres = ((np.arange(params.image_size) + 0.5) / params.image_size).astype(np.float32)
         self._x, self._y = centres[None, None, :], centres[None, :, None]
