@@ -128,7 +128,8 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
 
     def fresh():
         _seed_everything(job.seed)
-        model = cls(config, data.image_shape).to(device)
+        model = cls(config, data.data_shape).to(device)
+        model.prepare(data)
         if upstream:
             model.attach(upstream)
         return model
@@ -160,7 +161,8 @@ class CachedModels:
     def load(self, key: str):
         spec = json.loads((self.cache.path(key) / "spec.json").read_text())
         cls = zoo.get(spec["model"])
-        model = cls(build(cls.Config, spec["params"]), self.data.image_shape).to(self.device)
+        model = cls(build(cls.Config, spec["params"]), self.data.data_shape).to(self.device)
+        model.prepare(self.data)
         if spec["upstream"]:
             model.attach({slot: self.load(k) for slot, k in spec["upstream"].items()})
         self.cache.load_into(key, model)

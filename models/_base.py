@@ -43,6 +43,10 @@ class Model(torch.nn.Module):
         """{slot: (registry name, params)} for each trained stage this model builds on."""
         return {}
 
+    def prepare(self, data) -> None:
+        """Take what the model needs from its dataset before training or loading (tables: the
+        transform back to table units). Nothing for image models."""
+
     def attach(self, upstream: dict) -> None:
         """Receive the trained upstream models, {slot: model}, before training or loading."""
         raise NotImplementedError(f"{self.name} builds on no upstream stage")

@@ -59,3 +59,27 @@ class DeconvDecoder(nn.Module):
 
     def forward(self, c):
         return self.net(c)
+
+
+def mlp(sizes, final_activation: bool = False) -> nn.Sequential:
+    """Linear layers through `sizes` with ReLU between them (and after the last if asked)."""
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2 or final_activation:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class MLPEncoder(nn.Module):
+    """Row of `features` values -> Gaussian mean and log-variance of size `latent`."""
+
+    def __init__(self, features: int, latent: int, hidden=(128, 128)):
+        super().__init__()
+        self.net = mlp([features, *hidden], final_activation=True)
+        self.mean = nn.Linear(hidden[-1], latent)
+        self.logvar = nn.Linear(hidden[-1], latent)
+
+    def forward(self, x):
+        h = self.net(x)
+        return self.mean(h), self.logvar(h)

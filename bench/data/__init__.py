@@ -1,12 +1,15 @@
 """Datasets behind one API: `load(name, data_root=None, **params)` gives an object with
-`factor_names`, `factor_sizes`, `len()`, `kind`, `spec`, `image_shape`,
-`sample(n, seed) -> (images, factors)` and `batch(n, rng, device)` (a training batch on the device).
+`factor_names`, `factor_sizes`, `len()`, `kind`, `spec`, `data_shape` (one item's shape) and
+`batch(n, rng, device)` (a training batch on the device).
 
-Images are float32 (n, C, H, W) in [0, 1]; factors are int64 indices (n, F). Procedural sets need
-no file; the others read the files users already have (`files.py`), under the data root.
+Image datasets (kind "images") add `image_shape` and `sample(n, seed) -> (images, factors)`: images
+are float32 (n, C, H, W) in [0, 1], factors int64 indices (n, F). Procedural sets need no file; the
+others read the files users already have (`files.py`), under the data root. Table datasets (kind
+"tables", `credit.py`) add `train` and `test` frames, `categorical` and the fitted `transform`.
 """
 
 from bench.config import build, close_names
+from bench.data.credit import Credit
 from bench.data.digits import Digits
 from bench.data.dsprites import DSprites
 from bench.data.files import (ROOT_ENV, Cars3D, CelebA, DataFileError, DSpritesFile, FileDataset, MNIST, MPI3DReal,
@@ -16,7 +19,7 @@ from bench.data.textured import TexturedObjects
 __all__ = ["DATASETS", "DataFileError", "ROOT_ENV", "UnknownDataset", "availability", "data_root", "get", "load"]
 
 DATASETS = {cls.name: cls for cls in [DSprites, TexturedObjects, Digits, DSpritesFile, Shapes3D, Cars3D, SmallNORB,
-                                      MPI3DToy, MPI3DRealistic, MPI3DReal, CelebA, MNIST]}
+                                      MPI3DToy, MPI3DRealistic, MPI3DReal, CelebA, MNIST, Credit]}
 
 
 class UnknownDataset(KeyError):

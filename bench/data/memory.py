@@ -34,6 +34,10 @@ class InMemoryImages:
         _, height, width, channels = self.images.shape
         return (channels, height, width)
 
+    @property
+    def data_shape(self) -> tuple[int, int, int]:
+        return self.image_shape
+
     def __len__(self) -> int:
         return len(self.images)
 

@@ -13,6 +13,10 @@ class Procedural:
     def spec(self) -> dict:
         return {"name": self.name, "params": dataclasses.asdict(self.params)}
 
+    @property
+    def data_shape(self) -> tuple[int, int, int]:
+        return self.image_shape
+
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes))  # distinct factor combinations
 

@@ -1,0 +1,156 @@
+"""beta-TCVAE and MS-VAE for tables (the paper's section 6): the image models' losses and
+stages, with MLPs in place of the conv nets.
+
+Rows arrive in the dataset's [0, 1] space (section 6.2's log + min-max transform), so the
+image models' Bernoulli likelihood applies unchanged; `TableModel.prepare` keeps the
+dataset's transform so that samples can be turned back into table rows.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from bench.config import require
+from models._nets import MLPEncoder, mlp
+from models.beta_tcvae import BetaTCVAE
+from models.ms_vae import MSVAE
+
+
+class TableModel:
+    """What the tabular models add: the dataset's transform, to turn rows in [0, 1] back into a table."""
+
+    supports = frozenset({"tables"})
+
+    def prepare(self, data) -> None:
+        self.__dict__["transform"] = data.transform  # not a module: nothing to train or save
+
+    def to_frame(self, rows: torch.Tensor):
+        """Model output rows in [0, 1] -> a DataFrame in the table's own units (section 6.2's post-processing)."""
+        return self.transform.inverse(rows.detach().float().cpu().numpy())
+
+    def to_rows(self, frame, clip: bool = False) -> torch.Tensor:
+        """A table -> rows in [0, 1] on the model's device; `clip` for generated tables that
+        may leave the training range."""
+        return torch.from_numpy(self.transform(frame, clip=clip)).to(self.device)
+
+
+def _check_mlp(config, prefix: str = "") -> None:
+    width, depth = getattr(config, f"{prefix}width"), getattr(config, f"{prefix}depth")
+    require(width >= 1, f"{prefix}width", f"{width} is below 1")
+    require(depth >= 1, f"{prefix}depth", f"{depth} is below 1")
+
+
+@dataclass(frozen=True)
+class TabularBetaTCVAEConfig:
+    beta: float = 7.0  # section 6.4: the sweep's best, beta 7 with latent dim 9
+    latent_dim: int = 9
+    width: int = 128  # hidden units per MLP layer (ctgan's TVAE default: two layers of 128)
+    depth: int = 2  # hidden layers in the encoder and in the decoder
+
+    def __post_init__(self):
+        require(self.beta >= 0, "beta", f"{self.beta} is negative")
+        require(self.latent_dim >= 1, "latent_dim", f"{self.latent_dim} is below 1")
+        _check_mlp(self)
+
+    @property
+    def latent_size(self) -> int:
+        return self.latent_dim
+
+
+class MLPDecoder(nn.Module):
+    def __init__(self, latent: int, features: int, hidden):
+        super().__init__()
+        self.net = mlp([latent, *hidden, features])
+
+    def forward(self, c):
+        return self.net(c)  # logits
+
+
+class TabularBetaTCVAE(TableModel, BetaTCVAE):
+    name = "tabular_beta_tcvae"
+    Config = TabularBetaTCVAEConfig
+    description = "beta-TCVAE with MLP encoder and decoder, for tables (stage one of tabular MS-VAE)"
+
+    def __init__(self, config, data_shape):
+        nn.Module.__init__(self)  # BetaTCVAE builds conv nets; ours are MLPs
+        self.config, self.data_shape = config, tuple(data_shape)
+        (features,) = self.data_shape
+        hidden = (config.width,) * config.depth
+        self.encoder = MLPEncoder(features, config.latent_dim, hidden)
+        self.decoder = MLPDecoder(config.latent_dim, features, hidden)
+
+
+class FiLMLayer(nn.Module):
+    """Linear, layer norm without affine terms, then gamma(z) * h + beta(z): section 3.2's
+    AdaIN for vectors, so that z enters only through the scale and shift."""
+
+    def __init__(self, inputs: int, outputs: int, z_dim: int):
+        super().__init__()
+        self.linear = nn.Linear(inputs, outputs)
+        self.norm = nn.LayerNorm(outputs, elementwise_affine=False)
+        self.to_params = nn.Sequential(nn.Linear(z_dim, 64), nn.ReLU(), nn.Linear(64, 2 * outputs))
+
+    def forward(self, h, z):
+        gamma, shift = self.to_params(z).chunk(2, dim=1)
+        return torch.relu((1.0 + gamma) * self.norm(self.linear(h)) + shift)
+
+
+class TabularGenerator(nn.Module):
+    """G(y, z) for rows: an MLP on y with FiLM(z) after every hidden layer."""
+
+    def __init__(self, features: int, z_dim: int, hidden):
+        super().__init__()
+        sizes = [features, *hidden]
+        self.layers = nn.ModuleList(FiLMLayer(a, b, z_dim) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.head = nn.Linear(sizes[-1], features)
+
+    def forward(self, y, z):
+        h = y
+        for layer in self.layers:
+            h = layer(h, z)
+        return self.head(h)  # logits
+
+
+@dataclass(frozen=True)
+class TabularMSVAEConfig:
+    stage_one: str = "tabular_beta_tcvae"
+    beta: float = 7.0  # stage one's
+    latent_dim: int = 9  # |C|, stage one's
+    stage_one_width: int = 128
+    stage_one_depth: int = 2
+    z_dim: int = 5  # |Z|: the paper does not give it for tables
+    kl_weight: float = 1.0
+    y_from: Literal["mean", "sample"] = "mean"  # as for images (appendix E.1)
+    y_space: Literal["probability", "logits"] = "probability"
+    y_per_x: int = 1
+    width: int = 128  # stage two's MLPs: R(z | x - y) and G(y, z)
+    depth: int = 2
+
+    def __post_init__(self):
+        require(self.z_dim >= 1, "z_dim", f"{self.z_dim} is below 1")
+        require(self.kl_weight >= 0, "kl_weight", f"{self.kl_weight} is negative")
+        require(self.y_per_x >= 1, "y_per_x", f"{self.y_per_x} is below 1")
+        _check_mlp(self)
+        _check_mlp(self, "stage_one_")
+
+
+class TabularMSVAE(TableModel, MSVAE):
+    name = "tabular_ms_vae"
+    Config = TabularMSVAEConfig
+    description = "MS-VAE for tables: frozen tabular beta-TCVAE + MLP conditional VAE with FiLM-only Z"
+
+    @staticmethod
+    def upstream(config) -> dict:
+        return {"stage_one": (config.stage_one, {"beta": config.beta, "latent_dim": config.latent_dim,
+                                                 "width": config.stage_one_width, "depth": config.stage_one_depth})}
+
+    def __init__(self, config, data_shape):
+        nn.Module.__init__(self)
+        self.config, self.data_shape = config, tuple(data_shape)
+        (features,) = self.data_shape
+        hidden = (config.width,) * config.depth
+        self.encoder = MLPEncoder(features, config.z_dim, hidden)  # R(z | x - y)
+        self.generator = TabularGenerator(features, config.z_dim, hidden)
+        self.__dict__["stage_one"] = None
