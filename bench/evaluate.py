@@ -110,9 +110,32 @@ def _feature_scores(info, params, model, data, images, seed, spaces, memo) -> di
 CONDITIONING_VIEWS = {"M1": "C_Y", "M2": "C_X", "M3": "C_z_eps", "M4": "C_Y_eps", "M_shuffled_y": "C_Y_shuffled"}
 
 
+def synthetic_table(model, data, seed: int):
+    """As many generated rows as D_test has (section 6.3.2), in the table's own units."""
+    return data.transform.inverse(generated(model, len(data.test), seed))
+
+
+def _table_scores(info, params, model, data, seed, memo) -> dict:
+    """Section 6.3's comparisons of one synthetic table: {name}_train and {name}_test against
+    D_train and D_test, or the classifier two-sample test against D_test."""
+    if "table" not in memo:
+        memo["table"] = synthetic_table(model, data, seed)
+    synthetic = memo["table"]
+    if info.needs == "detection":
+        result = info.fn(data.test, synthetic, categorical=data.categorical, seed=seed, **params)
+        return {f"{info.name}_{part}": result[part] for part in ("train_auc", "test_auc")}
+    values = {}
+    for output, real in zip(info.outputs, (data.train, data.test)):
+        value = info.fn(real, synthetic, data.categorical, **params)
+        values[output] = {"mean": float(value.mean()), **value.to_dict()} if hasattr(value, "to_dict") else value
+    return values
+
+
 def _compute(info, params, model, data, images, factors, seed, spaces, memo) -> dict:
     """{output name: value or Missing(reason)} for one metric; raises NotImplementedError where the
     model lacks what the whole metric needs, FeaturesUnavailable where its feature space is."""
+    if info.kind == "tables":
+        return _table_scores(info, params, model, data, seed, memo)
     if info.needs == "features":
         return _feature_scores(info, params, model, data, images, seed, spaces, memo)
     if info.needs == "codes":
@@ -159,7 +182,7 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
     records = []
     for spec in metric_specs:
         info = METRICS[spec.name]
-        images, factors = sample(spec.params["num_points"])
+        images, factors = sample(spec.params["num_points"]) if info.kind == "images" else (data.test, None)
         values, missing = {}, None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -21,7 +21,9 @@ from bench.metrics import METRICS
 
 TOP_LEVEL = {"name", "description", "dataset", "models", "seeds", "budget", "metrics", "plots"}
 MODEL_ENTRY = {"model", "label", "params", "budget"}
-PLOTS = {"score_vs_beta", "conditioning", "downstream", "reconstructions", "traversals"}
+PLOTS = {"score_vs_beta", "conditioning", "downstream", "reconstructions", "traversals",  # images
+         "paper_tables", "latent_correlation", "latent_perturbation", "feature_distributions",  # tables
+         "jsd_by_feature", "sweep_heatmap"}
 
 
 class SuiteError(Exception):
@@ -188,9 +190,14 @@ def parse_suite(raw, path: str = "<suite>") -> Suite:
     budget = _check_budget(check, raw.get("budget"), "budget", Budget())
     seeds = _check_seeds(check, raw.get("seeds", [0]))
     metrics = _check_metrics(check, raw.get("metrics")) if "metrics" in raw else []
+    for i, spec in enumerate(metrics):
+        if data_kind is not None and METRICS[spec.name].kind != data_kind:
+            check.add(f"metrics[{i}]", f"{spec.name} is a metric for {METRICS[spec.name].kind}, and this "
+                                       f"suite's dataset holds {data_kind}")
     if dataset_spec and not datasets.get(dataset_spec["name"]).factor_sizes:
         for i, spec in enumerate(metrics):
-            if METRICS[spec.name].needs in ("codes", "representations") or spec.params.get("space") == "domain":
+            needs_factors = METRICS[spec.name].needs in ("codes", "representations") or spec.params.get("space") == "domain"
+            if needs_factors and METRICS[spec.name].kind == data_kind:
                 check.add(f"metrics[{i}]", f"{spec.name} needs ground-truth factors, and dataset "
                                            f"{dataset_spec['name']} has none")
     plots = raw.get("plots", [])

@@ -14,6 +14,7 @@ Rows cross the interface in the dataset's [0, 1] space like every tabular model'
 """
 
 import contextlib
+import sys
 import math
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ class TVAE(TableModel, Model):
         epochs = max(1, math.ceil(budget.steps * budget.batch_size / len(train)))
         synth = self._synthesizer(budget.batch_size, epochs)
         synth.set_random_state(seed)
-        synth.verbose = progress
+        synth.verbose = progress and sys.stderr.isatty()  # ctgan draws its own bar; none in logs
         found = []
         with _keeping_encoder(found):
             synth.fit(train, discrete_columns=categorical)

@@ -14,9 +14,11 @@ from bench.metrics.downstream import downstream_accuracy
 from bench.metrics.frechet import frechet_distance, frechet_distance_of_features, gaussian_statistics, kid
 from bench.metrics.mig import histogram_discretize, mig, mutual_info_matrix
 from bench.metrics.reconstruction import l1, l2
+from bench.metrics.tabular import CLASSIFIERS, JSD_BINS, c2st, correlation_difference, jsd_per_feature
 
-__all__ = ["METRICS", "MetricInfo", "conditioning_mi", "downstream_accuracy", "frechet_distance",
-           "frechet_distance_of_features", "gaussian_statistics", "histogram_discretize", "kid", "l1", "l2", "mig", "mutual_info_matrix"]
+__all__ = ["METRICS", "MetricInfo", "c2st", "conditioning_mi", "correlation_difference", "downstream_accuracy",
+           "frechet_distance", "frechet_distance_of_features", "gaussian_statistics", "histogram_discretize",
+           "jsd_per_feature", "kid", "l1", "l2", "mig", "mutual_info_matrix"]
 
 
 @dataclass(frozen=True)
@@ -97,17 +99,42 @@ class KidParams:
 
 
 @dataclass(frozen=True)
+class JsdParams:
+    bins: int = JSD_BINS  # histogram bins of continuous columns
+
+    def __post_init__(self):
+        require(self.bins >= 2, "bins", f"{self.bins} is below 2")
+
+
+@dataclass(frozen=True)
+class NoParams:
+    pass
+
+
+@dataclass(frozen=True)
+class C2stParams:
+    classifier: Literal[CLASSIFIERS] = "xgboost"  # section 6.4: XGBoost, logistic regression, random forest
+    test_fraction: float = 0.3  # of the real + synthetic union held out for the AUC
+
+    def __post_init__(self):
+        require(0 < self.test_fraction < 1, "test_fraction", f"{self.test_fraction} is not in (0, 1)")
+
+
+@dataclass(frozen=True)
 class MetricInfo:
     name: str
     fn: object
     higher_is_better: bool
     version: str
     # what the evaluator produces; "features": the dataset's, the reconstructions' and the samples'
-    # features in the metric's `space`, scored as {name}_recon and {name}_sample
-    needs: Literal["codes", "reconstructions", "conditioning", "representations", "features"]
+    # features in the metric's `space`, scored as {name}_recon and {name}_sample; "tables": a
+    # synthetic table as large as D_test, compared with D_train and with D_test (section 6.3);
+    # "detection": that table against D_test in a classifier two-sample test (section 6.3.2)
+    needs: Literal["codes", "reconstructions", "conditioning", "representations", "features", "tables", "detection"]
     Params: type
     description: str
     outputs: dict = field(default_factory=dict)  # several named scores: {name: higher_is_better}
+    kind: Literal["images", "tables"] = "images"  # the kind of dataset it applies to
 
     def directions(self) -> dict:
         """{stored score name: higher_is_better} for every score this metric stores."""
@@ -144,5 +171,19 @@ METRICS: dict[str, MetricInfo] = {
                    "unbiased kernel inception distance (cubic kernel) in the domain features, or in "
                    "Inception's with space: inception; dataset vs reconstructions and vs samples",
                    outputs={"kid_recon": False, "kid_sample": False}),
+        MetricInfo("jsd", jsd_per_feature, False, "1", "tables", JsdParams,
+                   "mean per-feature Jensen-Shannon divergence (base 2) of the synthetic table against "
+                   "D_train and against D_test (per-feature values kept in the details)",
+                   outputs={"jsd_train": False, "jsd_test": False}, kind="tables"),
+        MetricInfo("correlation_difference", correlation_difference, False, "1", "tables", NoParams,
+                   "Frobenius norm of the difference of association matrices (Pearson / Theil's U / "
+                   "correlation ratio), synthetic against D_train and against D_test",
+                   outputs={"cd_train": False, "cd_test": False}, kind="tables"),
+        # an AUC below 0.5 is as telling as one above, but a classifier that separates the sets learns
+        # to rank real rows up: in practice AUC >= 0.5, and lower is better
+        MetricInfo("c2st", c2st, False, "1", "detection", C2stParams,
+                   "classifier two-sample test, D_test (1) against the synthetic table (0): raw ROC AUC on the "
+                   "classifier's training and held-out parts; 0.5 means indistinguishable",
+                   outputs={"c2st_train_auc": False, "c2st_test_auc": False}, kind="tables"),
     ]
 }

@@ -152,7 +152,7 @@ def match_precision(real: pd.DataFrame, synthetic: pd.DataFrame, categorical=())
 def _classifier(name: str, seed: int):
     if name == "xgboost":
         from xgboost import XGBClassifier
-        return XGBClassifier(n_estimators=100, tree_method="hist", random_state=seed, n_jobs=2, verbosity=0)
+        return XGBClassifier(n_estimators=100, tree_method="hist", random_state=seed, n_jobs=1, verbosity=0)  # OpenMP threads spin under contention
     if name == "logistic":
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline

@@ -14,6 +14,7 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
 from bench.report.leaderboard import ARROW, column_names, score_frame  # noqa: E402
+from bench.report.tables import PLOTTERS as TABLE_PLOTTERS  # noqa: E402
 
 
 def _with_beta(frame):
@@ -133,7 +134,7 @@ def traversals(frame, out: Path, models=None, steps: int = 8) -> list[Path]:
 
 
 PLOTTERS = {"score_vs_beta": score_vs_beta, "conditioning": conditioning, "downstream": downstream,
-            "reconstructions": reconstructions, "traversals": traversals}
+            "reconstructions": reconstructions, "traversals": traversals, **TABLE_PLOTTERS}
 
 
 def write_plots(store, suite_name: str, out_dir, plots, models=None) -> list[Path]:
