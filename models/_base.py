@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from bench.budget import Budget
@@ -53,6 +54,11 @@ class Model(torch.nn.Module):
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
+
+    def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x | logits) summed over an item's values, mean over the batch: Bernoulli, as
+        disentanglement-lib's VAEs use for images in [0, 1]."""
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
 
     def encode(self, x: torch.Tensor) -> dict:
         raise NotImplementedError

@@ -6,7 +6,6 @@ the decoder mirrors it (dense 256, dense to 64 x S/16 x S/16, transposed convs 6
 kernel 4, stride 2). `width` scales every hidden size (Big-VAE uses it).
 """
 
-import torch
 from torch import nn
 
 

@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from bench.config import require
 from models._base import Model
@@ -70,7 +69,7 @@ class BetaTCVAE(Model):
         mean, logvar = self.encoder(x)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         logits = self.decoder(z)
-        reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
+        reconstruction = self.reconstruction_loss(logits, x)
         kl = gaussian_kl(mean, logvar).mean()
         tc = total_correlation(z, mean, logvar)
         loss = reconstruction + kl + (self.config.beta - 1.0) * tc

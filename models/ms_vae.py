@@ -138,7 +138,7 @@ class MSVAE(Model):
         mean, logvar = self.encoder(x - y)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         logits = self.generator(y_input, z)
-        reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
+        reconstruction = self.reconstruction_loss(logits, x)
         kl = gaussian_kl(mean, logvar).mean()
         return reconstruction + self.config.kl_weight * kl, {"reconstruction": reconstruction.item(), "kl": kl.item()}
 
