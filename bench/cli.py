@@ -128,8 +128,9 @@ def cmd_ls(args) -> int:
     if args.what == "models":
         import models as zoo
 
+        width = max(map(len, zoo.registry()))
         for name, cls in sorted(zoo.registry().items()):
-            print(f"{name:16} {cls.description} [supports: {', '.join(sorted(cls.supports))}]")
+            print(f"{name:{width}} {cls.description} [supports: {', '.join(sorted(cls.supports))}]")
     elif args.what == "datasets":
         from bench.data import DATASETS, availability, data_root
 
@@ -143,7 +144,7 @@ def cmd_ls(args) -> int:
 
         for name, info in sorted(METRICS.items()):
             arrows = ", ".join(f"{out} {'↑' if up else '↓'}" for out, up in info.directions().items())
-            print(f"{name:20} {info.description} ({arrows}; v{info.version})")
+            print(f"{name:22} {info.description} ({arrows}; {info.kind}, v{info.version})")
         from bench.features import inception
 
         try:
@@ -216,4 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
+        sys.stderr.close()
+        return 0

@@ -153,20 +153,24 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
 
 class CachedModels:
     """Trained models rebuilt from the artifact cache alone (for figures that need a model):
-    each artifact's spec.json names its model, config and upstream stages."""
+    each artifact's spec.json names its model, config and upstream stages. Each is built once
+    per report; figures must not change the models they are handed."""
 
     def __init__(self, cache: ArtifactCache, data, device: str = "cpu"):
         self.cache, self.data, self.device = cache, data, device
+        self._loaded = {}
 
     def load(self, key: str):
-        spec = json.loads((self.cache.path(key) / "spec.json").read_text())
-        cls = zoo.get(spec["model"])
-        model = cls(build(cls.Config, spec["params"]), self.data.data_shape).to(self.device)
-        model.prepare(self.data)
-        if spec["upstream"]:
-            model.attach({slot: self.load(k) for slot, k in spec["upstream"].items()})
-        self.cache.load_into(key, model)
-        return model.eval()
+        if key not in self._loaded:
+            spec = json.loads((self.cache.path(key) / "spec.json").read_text())
+            cls = zoo.get(spec["model"])
+            model = cls(build(cls.Config, spec["params"]), self.data.data_shape).to(self.device)
+            model.prepare(self.data)
+            if spec["upstream"]:
+                model.attach({slot: self.load(k) for slot, k in spec["upstream"].items()})
+            self.cache.load_into(key, model)
+            self._loaded[key] = model.eval()
+        return self._loaded[key]
 
 
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,

@@ -1,5 +1,7 @@
 """The tabular models (section 6): what each promises, on a small credit table."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -158,3 +160,16 @@ def test_tables_models_refuse_image_suites_and_image_models_refuse_tables(tmp_pa
     assert "'beta_tcvae' cannot handle tables data" in text
     assert "mig is a metric for images, and this suite's dataset holds tables" in text
     assert "tvae" not in text and "jsd" not in text
+
+
+def test_gaussian_likelihood_known_value_and_bernoulli_option():
+    cls = zoo.get("tabular_beta_tcvae")
+    model = cls(cls.Config(latent_dim=2, width=8), DATA.data_shape)
+    x = torch.full((3, 19), 0.25)
+    logits = torch.logit(x)  # the decoder mean is exactly x: only the scale terms remain
+    expected = 19 * (math.log(0.1) + 0.5 * math.log(2 * math.pi))
+    assert model.reconstruction_loss(logits, x).item() == pytest.approx(expected, rel=1e-5)
+    assert model.reconstruction_loss(logits + 1.0, x) > model.reconstruction_loss(logits, x)
+    bernoulli = cls(cls.Config(latent_dim=2, width=8, likelihood="bernoulli"), DATA.data_shape)
+    entropy = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))  # BCE at p = x is x's entropy
+    assert bernoulli.reconstruction_loss(logits, x).item() == pytest.approx(19 * entropy, rel=1e-5)

@@ -61,6 +61,8 @@ def test_the_papers_tables_and_figures_are_written(finished):
     correlation = (plots / "latent_correlation.md").read_text()
     assert "at least 0.75" in correlation and "at least 0.2" in correlation
     assert "### MS-VAE Z" in correlation and "### TVAE C" in correlation
+    board = (root / "boards" / "tiny_credit" / "leaderboard.md").read_text()
+    assert "- [tables.md](plots/tables.md)" in board and "(plots/latent_perturbation.png)" in board
 
 
 def test_a_rerun_trains_nothing(finished, capsys):

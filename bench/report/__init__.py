@@ -11,5 +11,9 @@ def write_report(store, suite_name: str, out_dir, plots=("score_vs_beta",), orde
     """Write leaderboard.{md,csv,html} and plots/ for a suite; return the paths written.
     `models` (a CachedModels) lets the image figures load trained models from the cache."""
     paths = write_leaderboard(store, suite_name, out_dir, order, metric_order)
-    paths["plots"] = write_plots(store, suite_name, out_dir, plots, models)
+    paths["plots"] = write_plots(store, suite_name, out_dir, plots, models, order)
+    if paths["plots"]:  # link them from the leaderboard, so that it is the one page to open
+        links = [f"- [{p.name}]({p.relative_to(paths['markdown'].parent).as_posix()})" for p in paths["plots"]]
+        with open(paths["markdown"], "a") as markdown:
+            markdown.write("\n".join(["", "## Figures and tables", "", *links, ""]))
     return paths

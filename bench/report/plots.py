@@ -137,11 +137,14 @@ PLOTTERS = {"score_vs_beta": score_vs_beta, "conditioning": conditioning, "downs
             "reconstructions": reconstructions, "traversals": traversals, **TABLE_PLOTTERS}
 
 
-def write_plots(store, suite_name: str, out_dir, plots, models=None) -> list[Path]:
-    """Draw the named plots; those that need trained models use `models` (a CachedModels)."""
+def write_plots(store, suite_name: str, out_dir, plots, models=None, order=()) -> list[Path]:
+    """Draw the named plots; those that need trained models use `models` (a CachedModels).
+    Rows reach the plotters with model labels in `order` (the suite's), unknown labels last."""
     frame = score_frame(store, suite_name)
     if frame.empty:
         return []
+    rank = {label: i for i, label in enumerate(order)}
+    frame = frame.iloc[frame["label"].map(lambda label: rank.get(label, len(rank))).argsort(kind="stable")]
     out = Path(out_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
     return [p for name in plots for p in PLOTTERS[name](frame, out, models)]

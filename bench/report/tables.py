@@ -39,12 +39,13 @@ def _save(fig, path: Path) -> Path:
 
 
 def _labels(frame) -> list[str]:
-    return list(dict.fromkeys(frame.sort_values("seed")["label"]))
+    """Model labels in the order the rows come (write_plots puts them in the suite's order)."""
+    return list(dict.fromkeys(frame["label"]))
 
 
 def _first_runs(frame) -> dict:
     """{label: job key of its lowest seed} for the suite's single-point models."""
-    rows = frame.sort_values(["seed", "sweep_point"])
+    rows = frame.sort_values(["seed", "sweep_point"], kind="stable")
     return {label: rows[rows["label"] == label]["job_key"].iloc[0] for label in _labels(frame)}
 
 
@@ -185,9 +186,9 @@ def feature_distributions(frame, out: Path, models=None) -> list[Path]:
         return []
     data = models.data
     tables = {"real (D_test)": data.test}
-    runs = frame.sort_values("seed").drop_duplicates("label")
-    for label, key, seed in zip(runs["label"], runs["job_key"], runs["seed"]):
-        tables[label] = synthetic_table(models.load(key), data, int(seed))
+    for label, key in _first_runs(frame).items():
+        seed = int(frame.loc[frame["job_key"] == key, "seed"].iloc[0])
+        tables[label] = synthetic_table(models.load(key), data, seed)
     fig, axes = plt.subplots(len(SHOWCASE), len(tables), figsize=(3.2 * len(tables), 2.4 * len(SHOWCASE)),
                              squeeze=False)
     for row, (feature, kind) in zip(axes, SHOWCASE.items()):
