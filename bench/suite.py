@@ -21,9 +21,13 @@ from bench.metrics import METRICS
 
 TOP_LEVEL = {"name", "description", "dataset", "models", "seeds", "budget", "metrics", "plots"}
 MODEL_ENTRY = {"model", "label", "params", "budget"}
-PLOTS = {"score_vs_beta", "conditioning", "downstream", "reconstructions", "traversals",  # images
-         "paper_tables", "latent_correlation", "latent_perturbation", "feature_distributions",  # tables
-         "jsd_by_feature", "sweep_heatmap"}
+PLOT_KINDS = {  # each plot and the kinds of dataset it can be drawn for
+    "score_vs_beta": {"images", "tables"},
+    **dict.fromkeys(["conditioning", "downstream", "reconstructions", "traversals"], {"images"}),
+    **dict.fromkeys(["paper_tables", "latent_correlation", "latent_perturbation", "feature_distributions",
+                     "jsd_by_feature", "sweep_heatmap"], {"tables"}),
+}
+PLOTS = set(PLOT_KINDS)
 
 
 class SuiteError(Exception):
@@ -207,6 +211,9 @@ def parse_suite(raw, path: str = "<suite>") -> Suite:
     for i, plot in enumerate(plots):
         if not isinstance(plot, str) or plot not in PLOTS:
             check.add(f"plots[{i}]", f"unknown plot {plot!r}{close_names(str(plot), PLOTS)}")
+        elif data_kind is not None and data_kind not in PLOT_KINDS[plot]:
+            check.add(f"plots[{i}]", f"{plot} is drawn for {' or '.join(sorted(PLOT_KINDS[plot]))} datasets, and this "
+                                     f"suite's dataset holds {data_kind}")
 
     jobs = []
     if "models" in raw:

@@ -153,13 +153,14 @@ def test_tables_models_refuse_image_suites_and_image_models_refuse_tables(tmp_pa
 
     path = tmp_path / "s.yaml"
     path.write_text("name: s\ndataset: {name: credit}\nmodels: [{model: beta_tcvae}, {model: tvae}]\n"
-                    "metrics: [jsd, mig]\n")
+                    "metrics: [jsd, mig]\nplots: [traversals, paper_tables]\n")
     with pytest.raises(SuiteError) as error:
         load_suite(path)
     text = "\n".join(error.value.problems)
     assert "'beta_tcvae' cannot handle tables data" in text
     assert "mig is a metric for images, and this suite's dataset holds tables" in text
-    assert "tvae" not in text and "jsd" not in text
+    assert "plots[0]: traversals is drawn for images datasets, and this suite's dataset holds tables" in text
+    assert "tvae" not in text and "jsd" not in text and "paper_tables" not in text
 
 
 def test_gaussian_likelihood_known_value_and_bernoulli_option():
