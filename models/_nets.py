@@ -1,4 +1,4 @@
-"""Convolutional encoder/decoder shared by the VAE family.
+"""Encoders and decoders shared by the VAE family: convolutional for images, MLPs for tables.
 
 The shapes follow disentanglement-lib's `conv_encoder` / `deconv_decoder`
 (methods/shared/architectures.py): conv 32-32-64-64, kernels 4-4-2-2, stride 2, dense 256;
@@ -82,3 +82,14 @@ class MLPEncoder(nn.Module):
     def forward(self, x):
         h = self.net(x)
         return self.mean(h), self.logvar(h)
+
+
+class MLPDecoder(nn.Module):
+    """Code of size `latent` -> logits for a row of `features` values."""
+
+    def __init__(self, latent: int, features: int, hidden=(128, 128)):
+        super().__init__()
+        self.net = mlp([latent, *hidden, features])
+
+    def forward(self, c):
+        return self.net(c)

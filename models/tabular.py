@@ -10,7 +10,6 @@ transform so that samples can be turned back into table rows.
 """
 
 import math
-
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,7 +17,7 @@ import torch
 from torch import nn
 
 from bench.config import require
-from models._nets import MLPEncoder, mlp
+from models._nets import MLPDecoder, MLPEncoder
 from models.beta_tcvae import BetaTCVAE
 from models.ms_vae import MSVAE
 
@@ -29,7 +28,8 @@ SIGMA_START = 0.1  # and starts them here
 
 class TableModel:
     """What the tabular models add: the dataset's transform, to turn rows in [0, 1] back into a
-    table, and the Gaussian likelihood (subclasses create `log_sigma`, one per feature)."""
+    table, and, for the VAEs trained here, the Gaussian likelihood (they create `log_sigma`, one
+    per feature; TVAE trains with ctgan's own loss)."""
 
     supports = frozenset({"tables"})
 
@@ -75,15 +75,6 @@ class TabularBetaTCVAEConfig:
     @property
     def latent_size(self) -> int:
         return self.latent_dim
-
-
-class MLPDecoder(nn.Module):
-    def __init__(self, latent: int, features: int, hidden):
-        super().__init__()
-        self.net = mlp([latent, *hidden, features])
-
-    def forward(self, c):
-        return self.net(c)  # logits
 
 
 class TabularBetaTCVAE(TableModel, BetaTCVAE):
