@@ -86,9 +86,9 @@ def paper_tables(frame, out: Path, models=None) -> list[Path]:
 
 
 @torch.no_grad()
-def latent_codes(model, data) -> dict:
-    """{"C": ..., "Z": ...} latent means of D_test's rows (Z for multi-stage models only)."""
-    codes = model.encode(torch.from_numpy(data.transform(data.test)).to(model.device))
+def latent_codes(model, rows: np.ndarray) -> dict:
+    """{"C": ..., "Z": ...} latent means of transformed rows (Z for multi-stage models only)."""
+    codes = model.encode(torch.from_numpy(rows).to(model.device))
     found = {"C": codes["c"].float().cpu().numpy()}
     if "z" in codes:
         found["Z"] = codes["z"].float().cpu().numpy()
@@ -120,12 +120,11 @@ def latent_correlation(frame, out: Path, models=None) -> list[Path]:
     """latent_correlation.md (Tables 3 and 7) and latent_correlation.png, for each model's lowest seed."""
     if models is None:
         return []
+    rows, columns = models.data.transform(models.data.test), models.data.test.columns
     tables = {}
     for label, key in _first_runs(frame).items():
-        model = models.load(key)
-        for space, latents in latent_codes(model, models.data).items():
-            tables[f"{label} {space}"] = feature_correlations(latents, models.data.transform(models.data.test),
-                                                             models.data.test.columns)
+        for space, latents in latent_codes(models.load(key), rows).items():
+            tables[f"{label} {space}"] = feature_correlations(latents, rows, columns)
     lines = ["# Latent coordinates against features (the paper's Tables 3 and 7)", "",
              "The absolute Pearson correlation of each latent mean coordinate and each feature (log + min-max scaled) over D_test, "
              "for each model's lowest seed. C: stage one's (MS-VAE's C is its beta-TCVAE's); Z: MS-VAE's "
