@@ -6,6 +6,8 @@ precise complaints that the suite validator shows one per line.
 
 import dataclasses
 import difflib
+import math
+import reprlib
 import types
 import typing
 from typing import Any, Literal, get_args, get_origin
@@ -24,10 +26,21 @@ def require(condition: bool, field: str, message: str) -> None:
         raise ParamError(field, message)
 
 
-def close_names(name: str, choices) -> str:
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxset = 2, 4, 4, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
+def shown(value) -> str:
+    """repr(value) cut to a few dozen characters: error messages echo what a user wrote, and a
+    YAML alias bomb or a 10 MB string must not turn one line into gigabytes."""
+    return _SHORT.repr(value)
+
+
+def close_names(name, choices) -> str:
     """' (did you mean: a, b?)' or ', allowed: ...' — the hint appended to a bad-name error."""
     choices = sorted(choices)
-    near = difflib.get_close_matches(str(name), choices, n=3, cutoff=0.6)
+    near = difflib.get_close_matches(name, choices, n=3, cutoff=0.6) if isinstance(name, str) and len(name) < 200 else []
     if near:
         return f"; did you mean {', '.join(repr(n) for n in near)}?"
     return f"; allowed: {', '.join(choices)}"
@@ -65,9 +78,11 @@ def param_problems(config_type: type, params: dict) -> list[tuple[str, str]]:
     problems = []
     for key, value in params.items():
         if key not in fields:
-            problems.append((key, f"unknown parameter {key!r}{close_names(key, fields)}"))
+            problems.append((key, f"unknown parameter {shown(key)}{close_names(key, fields)}"))
         elif not _type_ok(value, hints[key]):
-            problems.append((key, f"{value!r} is not {describe_type(hints[key])}"))
+            problems.append((key, f"{shown(value)} is not {describe_type(hints[key])}"))
+        elif isinstance(value, float) and not math.isfinite(value):  # .inf/.nan would pass every range check
+            problems.append((key, f"{value} is not a finite number"))
     if not problems:
         try:
             config_type(**params)

@@ -9,6 +9,8 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import yaml
 
 from bench import data as datasets
 from bench.budget import Budget
-from bench.config import build, close_names, param_problems
+from bench.config import build, close_names, param_problems, shown
 from bench.metrics import METRICS
 
 TOP_LEVEL = {"name", "description", "dataset", "models", "seeds", "budget", "metrics", "plots"}
@@ -28,6 +30,37 @@ PLOT_KINDS = {  # each plot and the kinds of dataset it can be drawn for
                      "jsd_by_feature", "sweep_heatmap"], {"tables"}),
 }
 PLOTS = set(PLOT_KINDS)
+MAX_JOBS = 100_000  # a suite above this is almost surely a typo in a sweep; --max-jobs overrides it
+MAX_SUITE_BYTES = 1 << 20  # a suite is a short text file
+MAX_SEED = 2**32 - 1  # numpy's RandomState, scikit-learn and ctgan take seeds below 2**32
+# the name becomes a folder under --out and a key in the store: no '..', no separators, no control characters
+SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+MAX_LABEL = 100
+
+
+class _SuiteLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader (plain data only, nothing constructed from tags), with two changes:
+    a key given twice in one mapping is an error rather than silently the last value, and
+    numbers follow YAML 1.2, where `1e-3` is a float (YAML 1.1 needs a dot: `1.0e-3`)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark, f"duplicate key {shown(key)}", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_SuiteLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+# YAML 1.2 core schema floats without a dot (1e-3, 5E+4); YAML 1.1's resolver still takes the rest
+_SuiteLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+                                   list("-+0123456789"))
 
 
 class SuiteError(Exception):
@@ -129,6 +162,11 @@ def _type_name(value) -> str:
     return type(value).__name__
 
 
+def _key(key) -> str:
+    """A mapping key as a field path shows it: bare when it is a short printable name."""
+    return key if isinstance(key, str) and len(key) <= 60 and key.isprintable() else shown(key)
+
+
 class _Checker:
     def __init__(self, path: str):
         self.path = path
@@ -141,38 +179,52 @@ class _Checker:
         if value is None and not required:
             return {}
         if not isinstance(value, dict):
-            self.add(where, f"expected a mapping, got {_type_name(value)} {value!r}")
+            self.add(where, f"expected a mapping, got {_type_name(value)} {shown(value)}")
             return None
         return value
 
     def unknown_keys(self, value: dict, allowed: set, where: str) -> None:
         for key in value:
             if key not in allowed:
-                self.add(f"{where}.{key}" if where else str(key), f"unknown field {key!r}{close_names(key, allowed)}")
+                self.add(f"{where}.{_key(key)}" if where else _key(key),
+                         f"unknown field {shown(key)}{close_names(key, allowed)}")
 
     def params(self, config_type, params: dict, where: str) -> None:
         for name, message in param_problems(config_type, params):
             self.add(f"{where}.{name}" if name else where, message)
 
 
-def load_suite(path) -> Suite:
-    """Read and validate a suite file; raise SuiteError listing every problem."""
-    path = str(path)
+def read_suite_text(path: str) -> str:
+    """The suite file as text; SuiteError for anything that is not a short UTF-8 text file."""
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as file:
+            data = file.read(MAX_SUITE_BYTES + 1)
     except OSError as exc:
         raise SuiteError([f"{path}: cannot read suite file: {exc.strerror}"]) from None
+    if len(data) > MAX_SUITE_BYTES:
+        raise SuiteError([f"{path}: the file is over {MAX_SUITE_BYTES >> 20} MiB; a suite is a short YAML file"])
     try:
-        raw = yaml.safe_load(text)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SuiteError([f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                          "save the suite as UTF-8"]) from None
+
+
+def load_suite(path, max_jobs: int = MAX_JOBS) -> Suite:
+    """Read and validate a suite file; raise SuiteError listing every problem."""
+    path = str(path)
+    text = read_suite_text(path)
+    try:
+        raw = yaml.load(text, Loader=_SuiteLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SuiteError([f"{path}: {where}: not valid YAML: {reason}"]) from None
-    return parse_suite(raw, path)
+        raise SuiteError([f"{path}: {where}: not valid YAML: {shown(reason)[1:-1]}"]) from None
+    return parse_suite(raw, path, max_jobs)
 
 
-def parse_suite(raw, path: str = "<suite>") -> Suite:
+def parse_suite(raw, path: str = "<suite>", max_jobs: int = MAX_JOBS) -> Suite:
     check = _Checker(path)
     if raw is None:
         raise SuiteError([f"{path}: top level: the suite is empty; it needs name, dataset, models and metrics"])
@@ -184,8 +236,9 @@ def parse_suite(raw, path: str = "<suite>") -> Suite:
             check.add(key, "missing required field")
 
     name = raw.get("name")
-    if "name" in raw and (not isinstance(name, str) or not name.strip() or "/" in name):
-        check.add("name", f"expected a non-empty name without '/', got {name!r}")
+    if "name" in raw and (not isinstance(name, str) or not SUITE_NAME.fullmatch(name)):
+        check.add("name", f"expected a name of letters, digits, '.', '_' and '-' (up to 100, not starting with "
+                          f"'.' or '-'), got {shown(name)}")
     description = raw.get("description", "")
     if not isinstance(description, str):
         check.add("description", f"expected text, got {_type_name(description)}")
@@ -210,14 +263,14 @@ def parse_suite(raw, path: str = "<suite>") -> Suite:
         plots = []
     for i, plot in enumerate(plots):
         if not isinstance(plot, str) or plot not in PLOTS:
-            check.add(f"plots[{i}]", f"unknown plot {plot!r}{close_names(str(plot), PLOTS)}")
+            check.add(f"plots[{i}]", f"unknown plot {shown(plot)}{close_names(plot, PLOTS)}")
         elif data_kind is not None and data_kind not in PLOT_KINDS[plot]:
             check.add(f"plots[{i}]", f"{plot} is drawn for {' or '.join(sorted(PLOT_KINDS[plot]))} datasets, and this "
                                      f"suite's dataset holds {data_kind}")
 
     jobs = []
     if "models" in raw:
-        jobs = _check_models(check, raw["models"], dataset_spec, data_kind, budget, seeds)
+        jobs = _check_models(check, raw["models"], dataset_spec, data_kind, budget, seeds, max_jobs)
     if check.problems:
         raise SuiteError(check.problems)
     return Suite(path, name, description, dataset_spec, jobs, metrics, plots)
@@ -230,7 +283,7 @@ def _check_dataset(check: _Checker, value):
     check.unknown_keys(value, {"name", "params"}, "dataset")
     name = value.get("name")
     if not isinstance(name, str):
-        check.add("dataset.name", "missing required field" if name is None else f"expected a name, got {name!r}")
+        check.add("dataset.name", "missing required field" if name is None else f"expected a name, got {shown(name)}")
         return None, None
     try:
         cls = datasets.get(name)
@@ -262,19 +315,21 @@ def _check_seeds(check: _Checker, value) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, list) or not value:
-        check.add("seeds", f"expected a non-empty list of integers, got {value!r}")
+        check.add("seeds", f"expected a non-empty list of integers, got {shown(value)}")
         return []
+    valid = True
     for i, seed in enumerate(value):
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            check.add(f"seeds[{i}]", f"expected a non-negative integer, got {seed!r}")
-    if len(set(map(repr, value))) != len(value):
-        check.add("seeds", f"duplicate seeds in {value!r}")
-    return value
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+            check.add(f"seeds[{i}]", f"expected an integer from 0 to {MAX_SEED}, got {shown(seed)}")
+            valid = False
+    if valid and len(set(value)) != len(value):
+        check.add("seeds", f"duplicate seeds in {shown(value)}")
+    return value if valid else []
 
 
 def _check_metrics(check: _Checker, value) -> list[MetricSpec]:
     if not isinstance(value, list) or not value:
-        check.add("metrics", f"expected a non-empty list of metric names, got {value!r}")
+        check.add("metrics", f"expected a non-empty list of metric names, got {shown(value)}")
         return []
     specs = []
     for i, entry in enumerate(value):
@@ -287,7 +342,7 @@ def _check_metrics(check: _Checker, value) -> list[MetricSpec]:
         check.unknown_keys(entry, {"name", "params"}, where)
         name = entry.get("name")
         if not isinstance(name, str) or name not in METRICS:
-            check.add(f"{where}.name", f"unknown metric {name!r}{close_names(str(name), METRICS)}")
+            check.add(f"{where}.name", f"unknown metric {shown(name)}{close_names(name, METRICS)}")
             continue
         params = check.mapping(entry.get("params"), f"{where}.params", required=False)
         if params is None:
@@ -302,13 +357,14 @@ def _check_metrics(check: _Checker, value) -> list[MetricSpec]:
     return specs
 
 
-def _check_models(check, value, dataset_spec, data_kind, budget, seeds) -> list[Job]:
+def _check_models(check, value, dataset_spec, data_kind, budget, seeds, max_jobs) -> list[Job]:
     import models as zoo  # the zoo imports torch: only needed once a suite names models
 
     if not isinstance(value, list) or not value:
-        check.add("models", f"expected a non-empty list of model entries, got {value!r}")
+        check.add("models", f"expected a non-empty list of model entries, got {shown(value)}")
         return []
-    jobs, labels = [], {}
+    entries = []  # (where, class, label, params) of every well-formed entry
+    labels = {}
     for i, entry in enumerate(value):
         where = f"models[{i}]"
         entry = check.mapping(entry, where)
@@ -317,7 +373,7 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds) -> list[
         check.unknown_keys(entry, MODEL_ENTRY, where)
         name = entry.get("model")
         if not isinstance(name, str):
-            check.add(f"{where}.model", "missing required field" if name is None else f"expected a name, got {name!r}")
+            check.add(f"{where}.model", "missing required field" if name is None else f"expected a name, got {shown(name)}")
             continue
         try:
             cls = zoo.get(name)
@@ -325,24 +381,33 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds) -> list[
             check.add(f"{where}.model", str(exc))
             continue
         label = entry.get("label", name)
-        if not isinstance(label, str) or not label.strip():
-            check.add(f"{where}.label", f"expected a non-empty label, got {label!r}")
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL or not label.isprintable():
+            check.add(f"{where}.label", f"expected a label of up to {MAX_LABEL} printable characters, got {shown(label)}")
             continue
         if label in labels:
-            check.add(f"{where}.label", f"duplicate label {label!r} (also models[{labels[label]}]); "
+            check.add(f"{where}.label", f"duplicate label {shown(label)} (also models[{labels[label]}]); "
                                         "give each entry its own label")
             continue
         labels[label] = i
         if data_kind is not None and data_kind not in cls.supports:
-            check.add(f"{where}.model", f"{name!r} cannot handle {data_kind} data "
+            check.add(f"{where}.model", f"{shown(name)} cannot handle {data_kind} data "
                                         f"(it supports: {', '.join(sorted(cls.supports))})")
             continue
         params = check.mapping(entry.get("params"), f"{where}.params", required=False)
         if params is None:
             continue
         entry_budget = _check_budget(check, entry.get("budget"), f"{where}.budget", budget)
-        points = _expand_sweep(check, params, f"{where}.params")
-        for point in points:
+        entries.append((where, cls, label, params, entry_budget))
+
+    # count before expanding: a sweep grid can be far too large to build
+    count = sum(math.prod(len(v) for v in params.values() if isinstance(v, list)) for *_, params, _ in entries)
+    if count * max(len(seeds), 1) > max_jobs:
+        check.add("models", f"the sweeps expand to {count * max(len(seeds), 1):,} jobs, over the limit of "
+                            f"{max_jobs:,} (a typo in a sweep? --max-jobs raises the limit)")
+        return []
+    jobs, first_seen = [], {}  # job key -> (where, display) of the entry that first gave it
+    for where, cls, label, params, entry_budget in entries:
+        for point in _expand_sweep(check, params, f"{where}.params"):
             before = len(check.problems)
             check.params(cls.Config, point, f"{where}.params")
             if len(check.problems) > before:
@@ -358,8 +423,14 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds) -> list[
                 # model listed on its own; an entry's budget override is for its own stage only
                 stages = tuple((slot, Job(f"{label}/{slot}", up.name, up.version, up_params, {}, seed,
                                           budget, dataset_spec)) for slot, (up, up_params) in upstream.items())
-                jobs.append(Job(label, cls.name, cls.version, resolved, sweep, seed, entry_budget, dataset_spec,
-                                stages))
+                job = Job(label, cls.name, cls.version, resolved, sweep, seed, entry_budget, dataset_spec, stages)
+                if job.key in first_seen:
+                    other_where, other = first_seen[job.key]
+                    check.add(where, f"{job.display} is the same job as {other} ({other_where}): same model, "
+                                     "params, budget and seed; list it once")
+                    continue
+                first_seen[job.key] = (where, job.display)
+                jobs.append(job)
     return jobs
 
 
@@ -374,6 +445,9 @@ def _check_upstream(check, cls, config, where: str, data_kind) -> dict | None:
         except zoo.UnknownModel as exc:
             check.add(where, f"{slot}: {exc}")
             return None
+        if up.requires:  # one level of stages: the runner hands over a trained single-stage model
+            check.add(where, f"{slot}: {name!r} builds on stages of its own; a {slot} must be a single-stage model")
+            return None
         if data_kind is not None and data_kind not in up.supports:
             check.add(where, f"{slot}: {name!r} cannot handle {data_kind} data")
             return None
@@ -387,15 +461,13 @@ def _check_upstream(check, cls, config, where: str, data_kind) -> dict | None:
 
 
 def _expand_sweep(check: _Checker, params: dict, where: str) -> list[dict]:
-    """A list value is a sweep: the grid is the product of all swept params."""
+    """A list value is a sweep: the grid is the product of all swept params. (The caller has
+    checked that the grid is small enough to build.)"""
     axes = {}
     for key, value in params.items():
         if isinstance(value, list):
             if not value:
-                check.add(f"{where}.{key}", "empty sweep []; give at least one value")
-                return []
-            if len(set(map(repr, value))) != len(value):
-                check.add(f"{where}.{key}", f"repeated values in sweep {value!r}")
+                check.add(f"{where}.{_key(key)}", "empty sweep []; give at least one value")
                 return []
             axes[key] = value
     fixed = {k: v for k, v in params.items() if k not in axes}

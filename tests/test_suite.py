@@ -69,7 +69,7 @@ BAD = [
     ("bad metric param", ("num_points: 10", "num_points: 0"), "metrics[1].params.num_points: 0 is below 1"),
     ("missing field", ("metrics: [mig, {name: l1, params: {num_points: 10}}]", ""), "metrics: missing required field"),
     ("unknown top-level field", ("seeds: [0, 1]", "seed: [0, 1]"), "seed: unknown field 'seed'; did you mean 'seeds'"),
-    ("bad seed", ("seeds: [0, 1]", "seeds: [0, -1]"), "seeds[1]: expected a non-negative integer, got -1"),
+    ("bad seed", ("seeds: [0, 1]", "seeds: [0, -1]"), "seeds[1]: expected an integer from 0 to 4294967295, got -1"),
     ("negative beta", ("beta: 4}", "beta: -4}"), "models[1].params.beta: -4 is negative"),
 ]
 
@@ -189,3 +189,126 @@ def check_big_vae_matches_ms_vae(suite, shape):
     big = next(j for j in suite.jobs if j.model == "big_vae")
     assert big.params["target_params"] == ms.num_params()
     assert abs(built(big).num_params() - ms.num_params()) < 0.05 * ms.num_params()
+
+
+# --- hostile suites: each is a reproduction from the hostile-input sweep (scripts/hostile_sweep.py) ---
+
+def test_the_same_job_twice_is_refused(tmp_path):
+    """A sweep [1, 1.0] or one spec under two labels used to collapse silently into one job."""
+    problems = problems_of(VALID.replace("beta: [1, 4]", "beta: [1, 1.0]"), tmp_path)
+    assert len(problems) == 2  # once per seed
+    assert "models[0]: beta_tcvae[beta=1] seed=0 is the same job as beta_tcvae[beta=1] seed=0 (models[0])" in problems[0]
+    twice = VALID.replace("  - model: beta_tcvae_l\n    label: L\n    params: {beta: 4}",
+                          "  - model: beta_tcvae\n    label: again\n    params: {beta: 4.0, latent_dim: 4}")
+    problems = problems_of(twice, tmp_path)
+    assert len(problems) == 2 and "models[1]: again seed=0 is the same job as beta_tcvae[beta=4] seed=0" in problems[0]
+
+
+@pytest.mark.parametrize("text,key", [
+    (VALID.replace("name: t\n", "name: t\nname: u\n"), "'name'"),
+    (VALID.replace("{steps: 10}", "{steps: 10, steps: 20}"), "'steps'"),
+    (VALID.replace("{beta: 4}", "{beta: 4, beta: 8}"), "'beta'"),
+])
+def test_a_key_given_twice_is_refused(text, key, tmp_path):
+    [problem] = problems_of(text, tmp_path)
+    assert f"not valid YAML: duplicate key {key}" in problem and "line " in problem
+
+
+def test_yaml_merge_keys_still_override():
+    from bench.suite import _SuiteLoader
+    import yaml
+
+    assert yaml.load("a: &a {x: 1, y: 2}\nb: {<<: *a, y: 3}\n", Loader=_SuiteLoader)["b"] == {"x": 1, "y": 3}
+
+
+@pytest.mark.parametrize("written", ["1e-3", "1E-3", "+1e-3", "1.0e-3", "0.001"])
+def test_learning_rates_as_people_write_them(written, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(VALID.replace("{steps: 10}", f"{{steps: 10, learning_rate: {written}}}"))
+    suite = load_suite(path)
+    assert suite.jobs[0].budget.learning_rate == 0.001
+    path.write_text(VALID.replace("{steps: 10}", "{steps: 10, learning_rate: 1.0e-3}"))
+    assert [j.key for j in load_suite(path).jobs] == [j.key for j in suite.jobs]
+
+
+def test_yaml_1_2_floats_leave_strings_and_ints_alone():
+    from bench.suite import _SuiteLoader
+    import yaml
+
+    loaded = yaml.load("[1e3, 5e-4, '1e-3', 1, 0x10, e5, 1e, .inf]", Loader=_SuiteLoader)
+    assert loaded[:7] == [1000.0, 5e-4, "1e-3", 1, 16, "e5", "1e"] and loaded[7] == float("inf")
+
+
+def test_a_huge_sweep_is_counted_not_built(tmp_path):
+    """5 params x 100 values used to build 10**10 jobs in memory before anything was checked."""
+    values = "[" + ", ".join(str(v) for v in range(1, 101)) + "]"
+    text = VALID.replace("params: {beta: [1, 4], latent_dim: 4}",
+                         f"params: {{beta: {values}, latent_dim: {values}, z_dim: {values}, "
+                         f"width: {values}, target_params: {values}}}").replace("model: beta_tcvae\n", "model: big_vae\n")
+    [problem] = problems_of(text, tmp_path)
+    assert "models: the sweeps expand to 20,000,000,002 jobs, over the limit of 100,000" in problem
+    path = tmp_path / "small.yaml"
+    path.write_text(VALID)
+    with pytest.raises(SuiteError, match="expand to 6 jobs, over the limit of 5"):
+        load_suite(path, max_jobs=5)
+
+
+def test_an_alias_bomb_is_never_echoed_in_full(tmp_path):
+    """Billion laughs: 9**10 leaves behind shared references. Messages used to repr() it in full."""
+    bomb = "anchors: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    for edit in (("name: t", "name: *l9"), ("seeds: [0, 1]", "seeds: *l9"), ("latent_dim: 4}", "latent_dim: *l9}"),
+                 ("metrics: [mig,", "metrics: [*l9, mig,"), ("{steps: 10}", "*l9")):
+        problems = problems_of(bomb + VALID.replace(*edit), tmp_path)
+        assert problems and all(len(p) < 600 for p in problems), edit
+
+
+@pytest.mark.parametrize("edit,message", [
+    (("seeds: [0, 1]", "seeds: [0, 9223372036854775808]"), "seeds[1]: expected an integer from 0 to 4294967295"),
+    (("name: t", "name: '..'"), "name: expected a name of letters"),
+    (("name: t", "name: ."), "name: expected a name of letters"),
+    (("name: t", "name: " + "x" * 300), "name: expected a name of letters"),
+    (("name: t", 'name: "a\\nb"'), "name: expected a name of letters"),
+    (("name: t", 'name: "a\\0b"'), "name: expected a name of letters"),
+    (("name: t", "name: a/b"), "name: expected a name of letters"),
+    (("label: L", "label: " + "x" * 101), "models[1].label: expected a label of up to 100 printable characters"),
+    (("{steps: 10}", "{steps: 10, learning_rate: .inf}"), "budget.learning_rate: inf is not a finite number"),
+    (("beta: 4}", "beta: .inf}"), "models[1].params.beta: inf is not a finite number"),
+    (("beta: 4}", "beta: .nan}"), "models[1].params.beta: nan is not a finite number"),
+    (("model: beta_tcvae_l\n    label: L\n    params: {beta: 4}", "model: ms_vae\n    label: L\n    params: {stage_one: ms_vae}"),
+     "models[1].params: stage_one: 'ms_vae' builds on stages of its own"),
+])
+def test_values_that_used_to_validate_and_then_crash(edit, message, tmp_path):
+    assert edit[0] in VALID
+    [problem] = problems_of(VALID.replace(*edit), tmp_path)
+    assert message in problem and "\n" not in problem
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not UTF-8 text (byte 0x89 at offset 0)"),
+    (VALID.replace("name: t", "name: t\ndescription: caf\xe9").encode("latin-1"), "not UTF-8 text (byte 0xe9"),
+    (VALID.encode("utf-16"), "not UTF-8 text (byte 0xff at offset 0)"),
+    (b"name: t\x00\n", "not valid YAML"),
+    (b"# " + b"x" * (1 << 20) + b"\n", "over 1 MiB"),
+])
+def test_files_that_are_not_utf8_yaml(content, message, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    [problem] = info.value.problems
+    assert message in problem and len(problem) < 600
+
+
+def test_utf8_with_a_byte_order_mark_is_fine(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(VALID.encode("utf-8-sig"))
+    assert load_suite(path).name == "t"
+
+
+def test_ls_suites_lists_the_good_ones_beside_a_binary_file(tmp_path, capsys):
+    (tmp_path / "good.yaml").write_text(VALID.replace("name: t", "name: good"))
+    (tmp_path / "bad.yaml").write_bytes(bytes(range(256)))
+    assert main(["ls", "suites", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "good" in out and "bad              INVALID:" in out and "not UTF-8" in out
