@@ -1,26 +1,43 @@
 """Trained artifacts, stored under the key of the job that produced them.
 
 Each artifact is a folder `<root>/<key>/` with `weights.safetensors` (no pickle: loading
-never runs code), `spec.json` (the full job spec) and `losses.json` (the loss log).
-Folders are written under a temporary name and renamed into place, so a killed run never
-leaves a half-written artifact that looks complete.
+never runs code), `spec.json` (the full job spec), `losses.json` (the loss log) and
+`manifest.json` (the SHA-256 of each of them, checked on every load, so flipped bytes are
+caught before they reach a metric). A folder is written under a unique temporary name and
+renamed into place in one step: a killed run never leaves a half-written artifact that looks
+complete, readers never see a partial one, and when two runs save the same artifact at once
+the second keeps the first one's copy. Folders follow the umask, so a group can share a cache.
 """
 
+import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-WEIGHTS, SPEC, LOSSES = "weights.safetensors", "spec.json", "losses.json"
+WEIGHTS, SPEC, LOSSES, MANIFEST = "weights.safetensors", "spec.json", "losses.json", "manifest.json"
+FORMAT = 1  # of the manifest
 
 
 class CorruptArtifact(RuntimeError):
-    """A cached artifact exists but cannot be read back."""
+    """A cached artifact exists but cannot be read back, or does not match its manifest."""
+
+
+class CacheError(RuntimeError):
+    """The cache folder cannot be used (one line naming it)."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class ArtifactCache:
@@ -31,28 +48,70 @@ class ArtifactCache:
         return self.root / key
 
     def has(self, key: str) -> bool:
-        return (self.path(key) / WEIGHTS).is_file()
+        """An artifact folder exists (whole or damaged: `load_into` tells which)."""
+        return self.path(key).is_dir()
+
+    def check_writable(self) -> None:
+        """Raise CacheError unless artifacts can be written here (checked before any training)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".probe.{uuid.uuid4().hex}"
+            probe.mkdir()
+            (probe / "x").write_bytes(b"x")
+            shutil.rmtree(probe)
+        except OSError as exc:
+            raise CacheError(f"artifact cache {self.root} is not writable: {exc.strerror or exc}") from None
 
     def save(self, key: str, model, spec: dict, losses: list) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=self.root))
+        tmp = self.root / f".{key}.{uuid.uuid4().hex}.tmp"
+        tmp.mkdir()  # not tempfile.mkdtemp: that makes 0700 folders whatever the umask says
+        target = self.path(key)
         try:
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             save_file(state, str(tmp / WEIGHTS))
             (tmp / SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
             (tmp / LOSSES).write_text(json.dumps(losses))
-            target = self.path(key)
-            if target.exists():  # a stale copy (e.g. set aside as corrupt and recreated)
-                shutil.rmtree(target)
-            os.replace(tmp, target)
+            files = {name: sha256_of(tmp / name) for name in (WEIGHTS, SPEC, LOSSES)}
+            (tmp / MANIFEST).write_text(json.dumps({"format": FORMAT, "sha256": files}, indent=2))
+            try:
+                os.rename(tmp, target)  # atomic; fails when the target exists (and is not empty)
+            except OSError:
+                if not target.is_dir():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)  # another run saved it first: keep its copy
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return target
 
+    def verify(self, key: str) -> None:
+        """Raise CorruptArtifact unless every file matches the manifest."""
+        folder = self.path(key)
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+            expected = manifest["sha256"]
+            assert isinstance(expected, dict) and set(expected) == {WEIGHTS, SPEC, LOSSES}
+        except FileNotFoundError:
+            raise CorruptArtifact(f"cached artifact {folder} has no {MANIFEST} (incomplete, or written by an "
+                                  "older msbench), so its weights cannot be checked") from None
+        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+            raise CorruptArtifact(f"cached artifact {folder}: {MANIFEST} is unreadable") from None
+        for name, digest in expected.items():
+            try:
+                actual = sha256_of(folder / name)
+            except OSError as exc:
+                raise CorruptArtifact(f"cached artifact {folder}: {name} cannot be read ({exc.strerror})") from None
+            if actual != digest:
+                raise CorruptArtifact(f"cached artifact {folder}: {name} does not match its SHA-256 in {MANIFEST} "
+                                      "(the file was changed or damaged)")
+
     def load_into(self, key: str, model) -> list:
         """Load weights into `model`; return the loss log. Raises CorruptArtifact naming the file."""
         folder = self.path(key)
+        if not folder.is_dir():
+            raise CorruptArtifact(f"cached artifact {folder} is missing")
+        self.verify(key)
         try:
             state = load_file(str(folder / WEIGHTS), device=str(model.device))
             model.load_state_dict(state, strict=True)
@@ -60,8 +119,12 @@ class ArtifactCache:
         except (SafetensorError, OSError, RuntimeError, ValueError, KeyError) as exc:
             raise CorruptArtifact(f"cached artifact {folder} cannot be loaded: {exc}") from exc
 
-    def set_aside(self, key: str) -> Path:
-        """Move a corrupt artifact out of the way (kept for inspection) so it can be retrained."""
-        target = self.path(key).with_name(f"{key}.corrupt-{int(time.time())}")
-        os.replace(self.path(key), target)
+    def set_aside(self, key: str) -> Path | None:
+        """Move a corrupt artifact out of the way (kept for inspection) so it can be retrained;
+        None when another run moved it first."""
+        target = self.path(key).with_name(f"{key}.corrupt-{int(time.time())}-{uuid.uuid4().hex[:6]}")
+        try:
+            os.rename(self.path(key), target)
+        except FileNotFoundError:
+            return None
         return target

@@ -1,19 +1,25 @@
-"""The `msbench` command line: run, validate, ls, leaderboard, show."""
+"""The `msbench` command line: run, validate, ls, leaderboard, show, store."""
 
 import argparse
 import json
+import sqlite3
 import sys
+import uuid
 from pathlib import Path
 
-from bench.suite import SuiteError, format_point, load_suite
+from bench.suite import MAX_JOBS, SuiteError, format_point, load_suite
 
 DEFAULT_STORE = ".msbench/results.sqlite"
 DEFAULT_CACHE = ".msbench/artifacts"
 
 
-def _load_or_exit(path):
+class Refused(Exception):
+    """A problem found before any work: printed as one line, exit code 2."""
+
+
+def _load_or_exit(path, max_jobs=MAX_JOBS):
     try:
-        return load_suite(path)
+        return load_suite(path, max_jobs)
     except SuiteError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
@@ -24,7 +30,7 @@ def cmd_validate(args) -> int:
     status = 0
     for path in args.suites:
         try:
-            suite = load_suite(path)
+            suite = load_suite(path, args.max_jobs)
         except SuiteError as exc:
             for line in exc.problems:
                 print(line, file=sys.stderr)
@@ -34,30 +40,62 @@ def cmd_validate(args) -> int:
     return status
 
 
-def cmd_run(args) -> int:
-    from bench.cache import ArtifactCache
-    from bench.runner import DeviceError, resolve_device, run_suite
-    from bench.store import Store
+def _writable_folder(path: Path, what: str) -> None:
+    """Raise Refused unless files can be written in `path` (created if absent)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".msbench-probe-{uuid.uuid4().hex}"
+        probe.write_bytes(b"x")
+        probe.unlink()
+    except OSError as exc:
+        raise Refused(f"{what} {path} is not writable: {exc.strerror or exc}") from None
 
-    suite = _load_or_exit(args.suite)
+
+def _open_store(path, readonly=False):
+    from bench.store import Store, StoreError
+
+    try:
+        return Store(path, readonly=readonly)
+    except StoreError as exc:
+        raise Refused(str(exc)) from None
+
+
+def cmd_run(args) -> int:
+    from bench.cache import ArtifactCache, CacheError
+    from bench.runner import DeviceError, resolve_device, run_suite
+    from bench.store import Claims
+
+    suite = _load_or_exit(args.suite, args.max_jobs)
     try:
         device = resolve_device(args.device)
     except DeviceError as exc:
-        print(f"msbench run: {exc}", file=sys.stderr)
-        return 2
+        raise Refused(f"msbench run: {exc}") from None
+    # every place results go must be writable before the first job, not after hours of training
+    cache = ArtifactCache(args.cache)
+    try:
+        cache.check_writable()
+    except CacheError as exc:
+        raise Refused(str(exc)) from None
+    _writable_folder(Path(args.out) / suite.name, "leaderboard folder")
+    store = _open_store(args.store)
     data = _load_data_or_exit(suite, args.data_root)  # a missing file stops here, before any training
     if data is None:
         return 2
-    store = Store(args.store)
     print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device}; store {args.store}, cache {args.cache}",
           file=sys.stderr)
+    claims = Claims(store)
     try:
-        summary = run_suite(suite, store, ArtifactCache(args.cache), device, progress=not args.no_progress,
-                            fid_weights=args.fid_weights, data=data)
+        summary = run_suite(suite, store, cache, device, progress=not args.no_progress,
+                            fid_weights=args.fid_weights, data=data, claims=claims)
     except KeyboardInterrupt:
         print("interrupted: finished jobs are stored; run the same command again to resume", file=sys.stderr)
         return 130
-    paths = _report(store, suite, args, data)
+    except sqlite3.Error as exc:
+        raise Refused(f"results store {args.store} failed while writing: {exc} (disk full?); the jobs stored "
+                      "before it are kept: run the same command again once it is fixed") from None
+    finally:
+        claims.close()
+    paths = _report(store, suite, args, data, train=True)
     store.close()
     print(f"{summary.ok} jobs ran, {summary.skipped} already done, {len(summary.failed)} failed", file=sys.stderr)
     for display, phase, reason in summary.failed:
@@ -77,50 +115,81 @@ def _load_data_or_exit(suite, root):
         return None
 
 
-def _report(store, suite, args, data=None) -> dict:
+def _report(store, suite, args, data=None, train=False) -> dict:
+    """Write the suite's leaderboard and plots. In a run (`train`), a figure's model whose
+    artifact is missing or damaged is trained again; otherwise that figure is skipped."""
     from bench.cache import ArtifactCache
     from bench.report import write_report
     from bench.runner import CachedModels
 
     data = data if data is not None else _load_data_or_exit(suite, args.data_root)
-    models = CachedModels(ArtifactCache(args.cache), data) if data is not None else None  # image figures need data
-    return write_report(store, suite.name, Path(args.out) / suite.name, suite.plots, suite.labels,
-                        suite.metric_ids, models)
+    warn = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    models = (CachedModels(suite.jobs, ArtifactCache(args.cache), data, train=train, log=warn)
+              if data is not None else None)  # the image figures need the data
+    out = Path(args.out) / suite.name
+    try:
+        return write_report(store, suite, out, models, warn)
+    except OSError as exc:
+        raise Refused(f"cannot write the leaderboard to {out}: {exc.strerror or exc}; the scores are stored: "
+                      "`msbench leaderboard` writes it once that is fixed") from None
 
 
 def cmd_leaderboard(args) -> int:
-    from bench.store import Store
-
-    suite = _load_or_exit(args.suite)
-    paths = _report(Store(args.store), suite, args)
+    suite = _load_or_exit(args.suite, args.max_jobs)
+    store = _open_store(args.store, readonly=True)
+    paths = _report(store, suite, args)
     print(f"leaderboard: {paths['markdown']}")
     return 0
 
 
 def cmd_show(args) -> int:
-    from bench.store import Store
-
-    if not Path(args.store).exists():
-        print(f"msbench show: no results store at {args.store}", file=sys.stderr)
-        return 2
-    store = Store(args.store)
-    runs = store.runs(args.suite)
+    suite = None
+    if args.suite.endswith((".yaml", ".yml")) or Path(args.suite).is_file():
+        suite = _load_or_exit(args.suite)
+    name = suite.name if suite else args.suite
+    store = _open_store(args.store, readonly=True)
+    runs = store.runs(name)
     if not runs:
-        print(f"msbench show: no runs of suite {args.suite!r} in {args.store} "
-              f"(suites there: {', '.join(store.suites()) or 'none'})", file=sys.stderr)
-        return 2
+        raise Refused(f"msbench show: no runs of suite {name!r} in {args.store} "
+                      f"(suites there: {', '.join(store.suites()) or 'none'})")
+    current = {job.key: job for job in suite.jobs} if suite else None
     scores = {}
-    for s in store.scores(args.suite):
+    for s in store.scores(name):
         scores.setdefault(s["job_key"], []).append(s)
     for r in runs:
-        sweep = format_point(json.loads(r["sweep"]))
-        line = f"{r['job_key']}  {r['label']}{f'[{sweep}]' if sweep else ''} seed={r['seed']}  {r['status']}"
+        job = current.get(r["job_key"]) if current is not None else None
+        label, sweep = (job.label, job.sweep) if job else (r["label"], json.loads(r["sweep"]))
+        point = format_point(sweep)
+        line = f"{r['job_key']}  {label}{f'[{point}]' if point else ''} seed={r['seed']}  {r['status']}"
+        if current is not None and job is None:
+            line += " (not current: the suite no longer asks for this job)"
         if r["status"] == "ok":
             line += "  " + " ".join(f"{s['metric_id']}={s['value']:.4g}" if s["value"] is not None
                                     else f"{s['metric_id']}=missing" for s in scores.get(r["job_key"], []))
         else:
             line += f"  ({r['phase'] or 'unfinished'}: {r['error'] or 'no result recorded'})"
         print(line)
+    return 0
+
+
+def cmd_store(args) -> int:
+    store = _open_store(args.store, readonly=args.action == "check")
+    if args.action == "check":
+        problem = store.check()
+        if problem != "ok":
+            raise Refused(f"results store {args.store} is damaged (integrity_check: {problem[:300]}); restore it "
+                          "from a backup, or salvage it with `sqlite3 FILE .recover`")
+        counts = store.counts()
+        runs = ", ".join(f"{n} {status}" for status, n in sorted(counts["runs"].items())) or "no runs"
+        print(f"{args.store}: ok ({runs}; {counts['scores']} scores; suites: {', '.join(counts['suites']) or 'none'})")
+    else:
+        from bench.store import StoreError
+
+        try:
+            target = store.backup(args.target)
+        except (StoreError, sqlite3.Error, OSError) as exc:
+            raise Refused(f"msbench store backup: {exc}") from None
+        print(f"backed up {args.store} to {target} (checked)")
     return 0
 
 
@@ -177,9 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     def store_args(p):
         p.add_argument("--store", default=DEFAULT_STORE, help=f"SQLite results store (default {DEFAULT_STORE})")
 
+    def max_jobs_arg(p):
+        p.add_argument("--max-jobs", type=int, default=MAX_JOBS, metavar="N",
+                       help=f"refuse a suite whose sweeps expand to more jobs (default {MAX_JOBS:,})")
+
     p = sub.add_parser("run", help="train or load every job of a suite, score it, write the leaderboard")
     p.add_argument("suite", help="path to a suite YAML file")
     store_args(p)
+    max_jobs_arg(p)
     p.add_argument("--cache", default=DEFAULT_CACHE, help=f"trained-artifact folder (default {DEFAULT_CACHE})")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
@@ -192,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check suite files without running anything")
     p.add_argument("suites", nargs="+")
+    max_jobs_arg(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("ls", help="list models, datasets, metrics or suites")
@@ -203,15 +278,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("leaderboard", help="rewrite a suite's leaderboard and plots from the store")
     p.add_argument("suite")
     store_args(p)
+    max_jobs_arg(p)
     p.add_argument("--cache", default=DEFAULT_CACHE, help="trained artifacts, for the image figures")
     data_root_arg(p)
     p.add_argument("--out", default="leaderboards")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("show", help="list the stored runs of a suite with status, errors and scores")
-    p.add_argument("suite", help="suite name")
+    p.add_argument("suite", help="a suite file (then runs it no longer asks for are marked not current) or a suite name")
     store_args(p)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("store", help="check a results store, or back it up")
+    store_sub = p.add_subparsers(dest="action", required=True)
+    q = store_sub.add_parser("check", help="full integrity check and a count of what it holds")
+    store_args(q)
+    q = store_sub.add_parser("backup", help="a consistent, checked copy (safe while a run writes)")
+    q.add_argument("target", help="the new backup file (must not exist)")
+    store_args(q)
+    p.set_defaults(func=cmd_store)
     return parser
 
 
@@ -219,6 +304,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except Refused as exc:
+        print(str(exc) if str(exc).startswith("msbench") else f"msbench: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
         sys.stderr.close()
         return 0

@@ -108,9 +108,23 @@ def _seed_everything(seed: int) -> None:
     torch.backends.cudnn.deterministic = True
 
 
-def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, log) -> tuple:
+def build_model(job, data, device: str, upstream: dict):
+    """A fresh, seeded model for `job` with its trained upstream stages attached."""
+    _seed_everything(job.seed)
+    cls = zoo.get(job.model)
+    model = cls(build(cls.Config, job.params), data.data_shape).to(device)
+    model.prepare(data)
+    if upstream:
+        model.attach(upstream)
+    return model
+
+
+def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, log, claims=None) -> tuple:
     """The trained model for `job`: from the cache when present, else trained and cached.
     Upstream stages (e.g. MS-VAE's stage one) are obtained first, the same way, and attached.
+    A damaged artifact is set aside (kept for inspection) and trained again. With `claims`
+    (runs sharing a store), a model that another run is training now is waited for, not
+    trained twice.
 
     Returns (model, reused, train_seconds); train_seconds counts this job's own training only.
     """
@@ -118,90 +132,109 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
     for slot, stage in job.upstream:
         stage_log = lambda message, slot=slot, stage=stage: log(f"{slot} {stage.model}: {message}")  # noqa: E731
         try:
-            upstream[slot], reused, seconds = obtain_model(stage, data, cache, device, progress, stage_log)
+            upstream[slot], reused, seconds = obtain_model(stage, data, cache, device, progress, stage_log, claims)
         except Exception as exc:
             raise UpstreamFailed(f"{slot} {stage.display} failed: {type(exc).__name__}: {exc}") from exc
         if not reused:
             stage_log(f"trained in {seconds:.1f}s (cached for later jobs)")
-    cls = zoo.get(job.model)
-    config = build(cls.Config, job.params)
 
-    def fresh():
-        _seed_everything(job.seed)
-        model = cls(config, data.data_shape).to(device)
-        model.prepare(data)
-        if upstream:
-            model.attach(upstream)
-        return model
-
-    model = fresh()
-    if cache.has(job.key):
+    def cached():
+        """The cached model, or None (a damaged artifact is set aside on the way)."""
+        if not cache.has(job.key):
+            return None
+        model = build_model(job, data, device, upstream)
         try:
             cache.load_into(job.key, model)
-            log(f"reused cached artifact {cache.path(job.key)}")
-            return model, True, 0.0
         except CorruptArtifact as exc:
             moved = cache.set_aside(job.key)
-            log(f"warning: {exc}; moved it to {moved} and training again")
-            model = fresh()
-    start = time.perf_counter()
-    losses = model.fit(data, job.budget, seed=job.seed, progress=progress, desc=job.display)
-    seconds = time.perf_counter() - start
-    cache.save(job.key, model, job.spec, losses)
+            log(f"warning: {exc}; " + (f"moved it to {moved} and training again" if moved else "training again"))
+            return None
+        log(f"reused cached artifact {cache.path(job.key)}")
+        return model
+
+    if (model := cached()) is not None:
+        return model, True, 0.0
+    claim = f"artifact/{job.key}"
+    if claims is not None:
+        claims.wait_for(claim, on_wait=lambda holder: log(f"waiting: another run ({holder}) is training this model"))
+    try:
+        if claims is not None and (model := cached()) is not None:  # trained by the run we waited for
+            return model, True, 0.0
+        model = build_model(job, data, device, upstream)
+        start = time.perf_counter()
+        losses = model.fit(data, job.budget, seed=job.seed, progress=progress, desc=job.display)
+        seconds = time.perf_counter() - start
+        cache.save(job.key, model, job.spec, losses)
+    finally:
+        if claims is not None:
+            claims.release(claim)
     return model, False, seconds
 
 
-class CachedModels:
-    """Trained models rebuilt from the artifact cache alone (for figures that need a model):
-    each artifact's spec.json names its model, config and upstream stages. Each is built once
-    per report; figures must not change the models they are handed."""
+def _all_jobs(jobs) -> dict:
+    """{key: job} of `jobs` and every upstream stage they build on."""
+    found = {}
+    for job in jobs:
+        found[job.key] = job
+        found.update(_all_jobs(stage for _, stage in job.upstream))
+    return found
 
-    def __init__(self, cache: ArtifactCache, data, device: str = "cpu"):
-        self.cache, self.data, self.device = cache, data, device
+
+class CachedModels:
+    """The trained models of a suite's jobs, for the figures that need a model, each built once
+    per report (figures must not change the models they are handed). In a report (`train`
+    False) a model is loaded from the artifact cache, and a missing or damaged artifact raises
+    CorruptArtifact (the figure is skipped); in a run (`train` True) it is set aside and
+    trained again, as any job's would be."""
+
+    def __init__(self, jobs, cache: ArtifactCache, data, device: str = "cpu", train: bool = False,
+                 progress: bool = False, log=print):
+        self.jobs, self.cache, self.data, self.device = _all_jobs(jobs), cache, data, device
+        self.train, self.progress, self.log = train, progress, log
         self._loaded = {}
 
     def load(self, key: str):
         if key not in self._loaded:
-            spec = json.loads((self.cache.path(key) / "spec.json").read_text())
-            cls = zoo.get(spec["model"])
-            model = cls(build(cls.Config, spec["params"]), self.data.data_shape).to(self.device)
-            model.prepare(self.data)
-            if spec["upstream"]:
-                model.attach({slot: self.load(k) for slot, k in spec["upstream"].items()})
-            self.cache.load_into(key, model)
+            job = self.jobs.get(key)
+            if job is None:
+                raise CorruptArtifact(f"no job of this suite has the key {key}")
+            if self.train:
+                model = obtain_model(job, self.data, self.cache, self.device, self.progress,
+                                     lambda message: self.log(f"figure model {job.display}: {message}"))[0]
+            else:
+                if not self.cache.has(key):
+                    raise CorruptArtifact(f"cached artifact {self.cache.path(key)} is missing")
+                model = build_model(job, self.data, self.device, {slot: self.load(stage.key) for slot, stage in job.upstream})
+                self.cache.load_into(key, model)
             self._loaded[key] = model.eval()
         return self._loaded[key]
 
 
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
-              out=None, fid_weights=None, data=None) -> RunSummary:
+              out=None, fid_weights=None, data=None, claims=None, poll: float = 1.0) -> RunSummary:
     """`fid_weights`: the Inception weights file for FID (else $MSBENCH_FID_WEIGHTS, else torch's hub cache);
-    `data`: the suite's dataset, already loaded (else loaded here, from the default data root)."""
+    `data`: the suite's dataset, already loaded (else loaded here, from the default data root);
+    `claims`: this run's `store.Claims`, so that runs sharing the store share the jobs (a job
+    another run holds is taken up later, or skipped once that run has scored it)."""
     out = out or sys.stderr
     summary = RunSummary()
-    metric_ids = suite.metric_ids
+    wanted = suite.score_specs
     version = code_version()
     device_info = device_description(device)
     data = data if data is not None else datasets.load(suite.dataset["name"], **suite.dataset["params"])
     width = len(str(len(suite.jobs)))
-    suite_start, job_seconds = time.perf_counter(), []
+    suite_start, run_started, job_seconds = time.perf_counter(), _now(), []
     eval_samples = {}  # evaluation data, drawn once per (seed, size) and shared by all models
     spaces = FeatureSpaces(cache, device, fid_weights, progress, log=lambda m: tqdm.write(m, file=out))
+    pending, said_waiting = list(enumerate(suite.jobs, 1)), False
+    held_elsewhere = set()  # indices of the jobs another run held when this one reached them
 
-    for index, job in enumerate(suite.jobs, 1):
-        prefix = f"[{index:>{width}}/{len(suite.jobs)}] {job.display}"
-
-        def log(message, prefix=prefix):
-            tqdm.write(f"{prefix}: {message}", file=out)
-
-        if store.done(suite.name, job.key, metric_ids):
-            summary.skipped += 1
-            log("already scored, skipped")
-            continue
+    def run_one(index, job, log) -> None:
+        """Train or load one job, score it and record the result (or the failure, with its phase)."""
         store.start(suite.name, job, device_info, version, _now())
         phase = "train"
         try:
-            model, reused, train_seconds = obtain_model(job, data, cache, device, progress, log)
+            model, reused, train_seconds = obtain_model(job, data, cache, device, progress, log, claims)
             phase = "evaluate"
             start = time.perf_counter()
             scores = evaluate(model, data, suite.metrics, job.seed, eval_samples, spaces)
@@ -216,7 +249,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
             log(f"FAILED while {PHASE_VERB[phase]}: {reason}")
             if not isinstance(exc, (zoo.TrainingDiverged, UpstreamFailed)):
                 tqdm.write("".join(traceback.format_exception(exc)[-3:]).rstrip(), file=out)
-            continue
+            return
         store.finish(suite.name, job.key, scores, model.num_params(), reused, train_seconds, eval_seconds, _now())
         summary.ok += 1
         job_seconds.append(train_seconds + eval_seconds)
@@ -227,4 +260,42 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
         eta = sum(job_seconds) / len(job_seconds) * (len(suite.jobs) - index)
         log(f"{how}, evaluated in {eval_seconds:.1f}s: {shown} "
             f"(suite {_clock(time.perf_counter() - suite_start)} elapsed, ~{_clock(eta)} left)")
+
+    while pending:
+        deferred = []
+        for index, job in pending:
+            prefix = f"[{index:>{width}}/{len(suite.jobs)}] {job.display}"
+
+            def log(message, prefix=prefix):
+                tqdm.write(f"{prefix}: {message}", file=out)
+
+            if store.done(suite.name, job.key, wanted):
+                summary.skipped += 1
+                log("scored by another run" if index in held_elsewhere else "already scored, skipped")
+                continue
+            claim = f"{suite.name}/{job.key}"
+            if claims is not None and claims.acquire(claim) is not None:
+                deferred.append((index, job))
+                held_elsewhere.add(index)
+                continue
+            try:
+                row = store.status(suite.name, job.key) if index in held_elsewhere else None
+                if store.done(suite.name, job.key, wanted):  # finished by another run since we looked
+                    summary.skipped += 1
+                    log("scored by another run")
+                elif row and row["status"] == "failed" and (row["started"] or "") >= run_started:
+                    summary.failed.append((job.display, row["phase"], f"in another run: {row['error']}"))
+                    log(f"FAILED in another run while {PHASE_VERB.get(row['phase'], row['phase'])}: {row['error']}")
+                else:
+                    run_one(index, job, log)
+            finally:
+                if claims is not None:
+                    claims.release(claim)
+        if deferred and len(deferred) == len(pending):  # everything left is being worked on elsewhere
+            if not said_waiting:
+                tqdm.write(f"waiting for {len(deferred)} job(s) that another run is working on", file=out)
+                said_waiting = True
+            time.sleep(poll)
+        pending = deferred
     return summary
+

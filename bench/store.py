@@ -2,11 +2,21 @@
 
 A job's run row and its scores are written in one transaction, so a run killed at any
 moment leaves either the whole result or none of it (a job that was started but not
-finished is left with status 'running', and is redone next time).
+finished is left with status 'running', and is redone next time). The file is in WAL mode,
+so a crash never leaves a half-written page, and it is checked on open: an empty, foreign or
+damaged file is refused with one line (StoreError), never silently replaced by a new store.
+
+Runs that share a store share its work: a run claims a job before it starts it (`Claims`),
+renews its claims while it works, and the claims of a killed run lapse.
 """
 
 import json
+import os
+import socket
 import sqlite3
+import threading
+import time
+import uuid
 from pathlib import Path
 
 SCHEMA = """
@@ -32,6 +42,11 @@ CREATE TABLE IF NOT EXISTS runs (
     finished TEXT,
     PRIMARY KEY (suite, job_key)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,         -- '<suite>/<job key>' for a job, 'artifact/<key>' for a training
+    owner TEXT NOT NULL,          -- host:pid:nonce of the run that holds it
+    expires REAL NOT NULL         -- unix time; a claim not renewed by then has lapsed
+);
 CREATE TABLE IF NOT EXISTS scores (
     suite TEXT NOT NULL,
     job_key TEXT NOT NULL,
@@ -48,26 +63,115 @@ CREATE TABLE IF NOT EXISTS scores (
 """
 
 
+SCHEMA_VERSION = 1  # PRAGMA user_version; 0 is a store from before versioning (runs and scores only)
+SQLITE_HEADER = b"SQLite format 3\x00"
+RECOVER = "restore it from a backup (`msbench store backup` makes one) or move it away to start a new store"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used: one line that names the file, the problem and what to do."""
+
+
+def _check_file(path: Path) -> bool:
+    """True when `path` holds an existing store to open, False when there is none yet."""
+    if path.is_dir():
+        raise StoreError(f"results store {path} is a directory; --store takes a file path")
+    if not path.exists():
+        if path.parent.exists() and not path.parent.is_dir():
+            raise StoreError(f"results store {path}: {path.parent} is not a directory")
+        return False
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"results store {path} cannot be read: {exc.strerror}") from None
+    if not head:
+        raise StoreError(f"results store {path} is empty (0 bytes): its results are lost or it was never a "
+                         f"store; {RECOVER}")
+    if head != SQLITE_HEADER:
+        raise StoreError(f"results store {path} is not an SQLite database (damaged, or the wrong file); {RECOVER}")
+    return True
+
+
 class Store:
-    def __init__(self, path):
+    def __init__(self, path, readonly: bool = False):
+        """Open the store at `path` (created when absent, unless `readonly`); StoreError if it
+        is damaged, foreign, from a newer msbench, or cannot be written when it must be."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=60)
-        self.db.row_factory = sqlite3.Row
-        with self.db:
+        exists = _check_file(self.path)
+        if not exists and readonly:
+            raise StoreError(f"no results store at {self.path}")
+        try:
+            if not exists:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            mode = "ro" if readonly else ("rw" if exists else "rwc")  # "rw": never create an empty one by accident
+            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode={mode}", uri=True, timeout=60)
+            self.db.row_factory = sqlite3.Row
+            self._open(exists, readonly)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"results store {self.path} cannot be used: {exc}; {RECOVER}") from None
+        except OSError as exc:
+            raise StoreError(f"results store {self.path} cannot be created: {exc.strerror}") from None
+
+    def _open(self, exists: bool, readonly: bool) -> None:
+        check = self.db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise StoreError(f"results store {self.path} is damaged (quick_check: {check[:200]}); {RECOVER}")
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"results store {self.path} has schema version {version}, newer than this msbench "
+                             f"({SCHEMA_VERSION}); upgrade msbench")
+        if exists and tables and not {"runs", "scores"} <= tables:
+            raise StoreError(f"{self.path} is an SQLite database but not an msbench results store "
+                             f"(tables: {', '.join(sorted(tables))[:200]})")
+        if readonly:
+            return
+        if self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+            raise StoreError(f"results store {self.path}: cannot switch to WAL mode (a network file system?)")
+        with self.db:  # also proves the file is writable before any work starts
             self.db.executescript(SCHEMA)
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self):
         self.db.close()
 
-    def done(self, suite: str, job_key: str, metric_ids: list[str]) -> bool:
-        """True when the job succeeded and every requested metric is stored."""
+    def check(self) -> str:
+        """Full integrity check: 'ok' or SQLite's description of the damage."""
+        rows = [r[0] for r in self.db.execute("PRAGMA integrity_check")]
+        return "ok" if rows == ["ok"] else "; ".join(rows)
+
+    def backup(self, target) -> Path:
+        """A consistent copy of the store (safe while a run writes to it), verified after writing."""
+        target = Path(target)
+        if target.exists():
+            raise StoreError(f"backup target {target} exists; give a new file name")
+        with sqlite3.connect(str(target)) as copy:
+            self.db.backup(copy)
+        copy = Store(target, readonly=True)
+        copy.close()
+        return target
+
+    def counts(self) -> dict:
+        runs = dict(self.db.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+        return {"runs": runs, "scores": self.db.execute("SELECT COUNT(*) FROM scores").fetchone()[0],
+                "suites": self.suites()}
+
+    def status(self, suite: str, job_key: str) -> dict | None:
+        row = self.db.execute("SELECT status, phase, error, started, finished FROM runs WHERE suite=? AND job_key=?",
+                              (suite, job_key)).fetchone()
+        return dict(row) if row else None
+
+    def done(self, suite: str, job_key: str, wanted: dict) -> bool:
+        """True when the job succeeded and every wanted score is stored as it is defined now:
+        `wanted` maps each metric id to its (version, params); a score stored under an older
+        version or other params is redone."""
         row = self.db.execute("SELECT status FROM runs WHERE suite=? AND job_key=?", (suite, job_key)).fetchone()
         if row is None or row["status"] != "ok":
             return False
-        have = {r["metric_id"] for r in self.db.execute(
-            "SELECT metric_id FROM scores WHERE suite=? AND job_key=?", (suite, job_key))}
-        return set(metric_ids) <= have
+        have = {r["metric_id"]: (r["version"], json.loads(r["params"])) for r in self.db.execute(
+            "SELECT metric_id, version, params FROM scores WHERE suite=? AND job_key=?", (suite, job_key))}
+        return all(have.get(metric_id) == spec for metric_id, spec in wanted.items())
 
     def start(self, suite: str, job, device: str, code_version: dict, started: str) -> None:
         with self.db:
@@ -109,3 +213,74 @@ class Store:
 
     def suites(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT suite FROM runs ORDER BY suite")]
+
+
+def _alive(owner: str) -> bool:
+    """False only when `owner` is a run on this host whose process is gone (its claims can go now)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine: wait for its claims to lapse
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
+
+
+class Claims:
+    """One run's claims on work in a shared store. A claim is a row with an expiry that a
+    background thread renews every ttl/3 seconds while the run lives; the claims of a run
+    that was killed lapse after `ttl` seconds (at once when it ran on this host)."""
+
+    def __init__(self, store: Store, ttl: float = 60.0):
+        self.path, self.ttl = store.path, ttl
+        self.db = store.db
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._heartbeat, name="msbench-claims", daemon=True)
+        self._thread.start()
+
+    def acquire(self, key: str) -> str | None:
+        """Claim `key`: None when this run holds it now, else the owner that does."""
+        now = time.time()
+        with self.db:
+            row = self.db.execute("SELECT owner, expires FROM claims WHERE key=?", (key,)).fetchone()
+            if row and row["owner"] != self.owner and row["expires"] > now and _alive(row["owner"]):
+                return row["owner"]
+            self.db.execute("INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?,?,?)",
+                            (key, self.owner, now + self.ttl))
+        return None
+
+    def release(self, key: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM claims WHERE key=? AND owner=?", (key, self.owner))
+
+    def wait_for(self, key: str, poll: float = 1.0, on_wait=None) -> None:
+        """Block until `key` is claimed by this run (waiting out any other holder)."""
+        while (holder := self.acquire(key)) is not None:
+            if on_wait:
+                on_wait(holder)
+                on_wait = None  # say it once
+            time.sleep(poll)
+
+    def _heartbeat(self) -> None:
+        # its own connection: the run's connection may be inside a transaction at any moment
+        db = sqlite3.connect(str(self.path), timeout=self.ttl / 6)
+        try:
+            while not self._stop.wait(self.ttl / 3):
+                try:
+                    with db:
+                        db.execute("UPDATE claims SET expires=? WHERE owner=?", (time.time() + self.ttl, self.owner))
+                except sqlite3.Error:  # a busy store: try again at the next beat, well before expiry
+                    continue
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        with self.db:
+            self.db.execute("DELETE FROM claims WHERE owner=?", (self.owner,))

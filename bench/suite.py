@@ -153,6 +153,11 @@ class Suite:
         return [i for m in self.metrics for i in m.ids]
 
     @property
+    def score_specs(self) -> dict:
+        """{score id: (metric version, resolved params)}: what a stored score must match to be current."""
+        return {i: (METRICS[m.name].version, m.params) for m in self.metrics for i in m.ids}
+
+    @property
     def labels(self) -> list[str]:
         """Model labels in the order the suite lists them."""
         return list(dict.fromkeys(job.label for job in self.jobs))

@@ -1,4 +1,4 @@
-"""Leaderboards and plots, drawn from the results store alone."""
+"""Leaderboards and plots of a suite's current results, drawn from the results store."""
 
 from bench.report.leaderboard import write_leaderboard
 from bench.report.plots import write_plots
@@ -6,12 +6,11 @@ from bench.report.plots import write_plots
 __all__ = ["write_leaderboard", "write_plots", "write_report"]
 
 
-def write_report(store, suite_name: str, out_dir, plots=("score_vs_beta",), order=(), metric_order=(),
-                 models=None) -> dict:
-    """Write leaderboard.{md,csv,html} and plots/ for a suite; return the paths written.
+def write_report(store, suite, out_dir, models=None, warn=print) -> dict:
+    """Write leaderboard.{md,csv,html} and plots/ for `suite` (a Suite); return the paths written.
     `models` (a CachedModels) lets the image figures load trained models from the cache."""
-    paths = write_leaderboard(store, suite_name, out_dir, order, metric_order)
-    paths["plots"] = write_plots(store, suite_name, out_dir, plots, models, order)
+    paths = write_leaderboard(store, suite, out_dir)
+    paths["plots"] = write_plots(store, suite, out_dir, models, warn)
     if paths["plots"]:  # link them from the leaderboard, so that it is the one page to open
         links = [f"- [{p.name}]({p.relative_to(paths['markdown'].parent).as_posix()})" for p in paths["plots"]]
         with open(paths["markdown"], "a") as markdown:

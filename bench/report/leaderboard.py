@@ -1,25 +1,31 @@
-"""Leaderboard tables (Markdown, CSV, HTML): a row per model label and sweep point,
-mean ± std over seeds, the number of seeds and the parameter count."""
+"""Leaderboard tables (Markdown, CSV, HTML): a row per model label and sweep point of the
+suite as it is now, mean ± std over seeds, the number of seeds and the parameter count.
+
+Labels, descriptions and reasons are user text: Markdown gets them with HTML and `|`
+escaped, and a CSV text cell never starts like a spreadsheet formula."""
 
 import datetime
+import html
 import json
 from pathlib import Path
 
 import pandas as pd
 
+from bench.results import current_runs, current_scores, stale_keys
 from bench.suite import format_point
 
 ARROW = {True: "↑", False: "↓"}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as the start of a formula (OWASP's CSV injection list)
 
 
-def score_frame(store, suite_name: str) -> pd.DataFrame:
-    """One row per stored score of a successful run, with sweep params expanded."""
-    rows = store.scores(suite_name)
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
-    frame["sweep_point"] = frame["sweep"].map(lambda s: format_point(json.loads(s)))
-    return frame
+def md_text(text) -> str:
+    """User text for a Markdown table cell or paragraph: no raw HTML, no column breaks, one line."""
+    return " ".join(html.escape(str(text), quote=False).replace("|", "\\|").split())
+
+
+def csv_safe(value):
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 def summarise(frame: pd.DataFrame, order=()) -> tuple[pd.DataFrame, dict]:
@@ -84,39 +90,43 @@ def _display_table(table, direction, metric_order=()) -> tuple[pd.DataFrame, lis
 def _markdown(df: pd.DataFrame) -> str:
     header = "| " + " | ".join(df.columns) + " |"
     rule = "| " + " | ".join("---" for _ in df.columns) + " |"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    body = ["| " + " | ".join(md_text(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join([header, rule, *body])
 
 
-def write_leaderboard(store, suite_name: str, out_dir, order=(), metric_order=()) -> dict:
-    """Write leaderboard.{md,csv,html}; rows follow `order` (the suite's model labels) and
-    columns `metric_order` (the suite's score ids)."""
+def write_leaderboard(store, suite, out_dir) -> dict:
+    """Write leaderboard.{md,csv,html} for `suite` (a Suite) from its current results: rows in
+    the suite's label order, columns in its metric order."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    runs = store.runs(suite_name)
-    frame = score_frame(store, suite_name)
-    lines = [f"# Leaderboard: {suite_name}", ""]
+    runs = current_runs(store, suite)
+    frame = current_scores(store, suite)
+    title = f"Leaderboard: {suite.name}"
+    lines = [f"# {title}", ""]
+    if suite.description.strip():
+        lines += [md_text(suite.description), ""]
     if frame.empty:
         lines.append("No successful runs stored yet.")
         table = pd.DataFrame()
     else:
-        table, direction = summarise(frame, order)
-        shown, footnotes = _display_table(table, direction, metric_order)
+        table, direction = summarise(frame, suite.labels)
+        shown, footnotes = _display_table(table, direction, suite.metric_ids)
         lines += ["Mean ± std over seeds; ↑ higher is better, ↓ lower is better; best in bold.", "",
                   _markdown(shown), ""]
-        lines += footnotes + ([""] if footnotes else [])
+        lines += [md_text(f) for f in footnotes] + ([""] if footnotes else [])
         settings = frame.groupby("metric")[["version", "params"]].first()
         lines.append("Metric settings: " + "; ".join(
             f"{m} v{row.version} ({', '.join(f'{k}={v}' for k, v in json.loads(row.params).items())})"
             for m, row in settings.iterrows()))
-        shown.to_html(out / "leaderboard.html", index=False, escape=True)
+        _write_html(out / "leaderboard.html", title, suite.description, shown, footnotes)
     failed = [r for r in runs if r["status"] != "ok"]
     if failed:
         lines += ["", "## Jobs without a result", "", "| job | status | phase | reason |", "| --- | --- | --- | --- |"]
         for r in failed:
             sweep = format_point(json.loads(r["sweep"]))
-            reason = (r["error"] or "started but never finished (killed?)").replace("|", "\\|").replace("\n", " ")
-            lines.append(f"| {r['label']}{f'[{sweep}]' if sweep else ''} seed={r['seed']} | {r['status']} | {r['phase'] or '—'} | {reason} |")
+            reason = r["error"] or ("not run yet" if r["status"] == "not run" else "started but never finished (killed?)")
+            job = f"{r['label']}{f'[{sweep}]' if sweep else ''} seed={r['seed']}"
+            lines.append("| " + " | ".join(md_text(c) for c in (job, r["status"], r["phase"] or "—", reason)) + " |")
     ok = [r for r in runs if r["status"] == "ok"]
     if ok:
         versions = [json.loads(r["code_version"]) for r in ok]
@@ -124,10 +134,26 @@ def write_leaderboard(store, suite_name: str, out_dir, order=(), metric_order=()
         devices = sorted({r["device"] for r in ok})
         train = sum(r["train_seconds"] or 0 for r in ok)
         lines += ["", f"Runs: {len(ok)} ok, {len(failed)} without result. Code: {', '.join(shas)}. "
-                      f"Devices: {'; '.join(devices)}. Training time: {train:.0f}s "
+                      f"Devices: {md_text('; '.join(devices))}. Training time: {train:.0f}s "
                       f"({sum(r['reused'] for r in ok)} runs reused a cached model)."]
+    stale = stale_keys(store, suite)
+    if stale:
+        lines += ["", f"The store holds {len(stale)} older run(s) of this suite name that the suite no longer "
+                      "asks for (another budget, params or model); they are kept as history and not shown "
+                      f"(`msbench show {suite.name}` lists them)."]
     lines += ["", f"_Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by msbench._", ""]
     (out / "leaderboard.md").write_text("\n".join(lines))
     if not table.empty:
-        table.to_csv(out / "leaderboard.csv", index=False)
+        table.map(csv_safe).to_csv(out / "leaderboard.csv", index=False)
+    else:
+        for name in ("leaderboard.csv", "leaderboard.html"):  # never leave an older suite's table beside this one
+            (out / name).unlink(missing_ok=True)
     return {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html"}
+
+
+def _write_html(path: Path, title: str, description: str, shown: pd.DataFrame, footnotes: list) -> None:
+    notes = "".join(f"<p>{html.escape(n)}</p>" for n in footnotes)
+    page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title></head><body>\n"
+            f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(' '.join(description.split()))}</p>\n"
+            f"{shown.to_html(index=False, escape=True)}\n{notes}\n</body></html>\n")
+    path.write_text(page)

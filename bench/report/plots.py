@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
-from bench.report.leaderboard import ARROW, column_names, score_frame  # noqa: E402
+from bench.report.leaderboard import ARROW, column_names  # noqa: E402
+from bench.results import current_scores  # noqa: E402
 from bench.report.tables import PLOTTERS as TABLE_PLOTTERS  # noqa: E402
 
 
@@ -137,14 +138,24 @@ PLOTTERS = {"score_vs_beta": score_vs_beta, "conditioning": conditioning, "downs
             "reconstructions": reconstructions, "traversals": traversals, **TABLE_PLOTTERS}
 
 
-def write_plots(store, suite_name: str, out_dir, plots, models=None, order=()) -> list[Path]:
-    """Draw the named plots; those that need trained models use `models` (a CachedModels).
-    Rows reach the plotters with model labels in `order` (the suite's), unknown labels last."""
-    frame = score_frame(store, suite_name)
+def write_plots(store, suite, out_dir, models=None, warn=print) -> list[Path]:
+    """Draw the suite's plots from its current results; those that need trained models use
+    `models` (a CachedModels). A figure whose model cannot be loaded (a missing or damaged
+    artifact) is skipped with one line to `warn`; the others are still drawn."""
+    from bench.cache import CorruptArtifact
+
+    frame = current_scores(store, suite)
     if frame.empty:
         return []
-    rank = {label: i for i, label in enumerate(order)}
+    rank = {label: i for i, label in enumerate(suite.labels)}
     frame = frame.iloc[frame["label"].map(lambda label: rank.get(label, len(rank))).argsort(kind="stable")]
     out = Path(out_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
-    return [p for name in plots for p in PLOTTERS[name](frame, out, models)]
+    paths = []
+    for name in suite.plots:
+        try:
+            paths += PLOTTERS[name](frame, out, models)
+        except CorruptArtifact as exc:
+            plt.close("all")
+            warn(f"warning: figure {name} skipped: {exc} (`msbench run` retrains it)")
+    return paths
