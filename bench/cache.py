@@ -32,6 +32,23 @@ class CacheError(RuntimeError):
     """The cache folder cannot be used (one line naming it)."""
 
 
+def _umask() -> int:
+    try:  # Linux reports it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def share(path: Path) -> None:
+    """Give a file the mode the umask allows (safetensors and mkstemp write 0600 files)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
@@ -70,6 +87,7 @@ class ArtifactCache:
         try:
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             save_file(state, str(tmp / WEIGHTS))
+            share(tmp / WEIGHTS)
             (tmp / SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
             (tmp / LOSSES).write_text(json.dumps(losses))
             files = {name: sha256_of(tmp / name) for name in (WEIGHTS, SPEC, LOSSES)}

@@ -171,6 +171,18 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
     return model, False, seconds
 
 
+def _check_artifact(cache: ArtifactCache, key: str, log) -> None:
+    """A scored job's artifact is still checked (a hash, no model built): a damaged one is set
+    aside now, and trained again when a figure or a later job needs it."""
+    if not cache.has(key):
+        return
+    try:
+        cache.verify(key)
+    except CorruptArtifact as exc:
+        moved = cache.set_aside(key)
+        log(f"warning: {exc}; " + (f"moved it to {moved}; " if moved else "") + "it is trained again when needed")
+
+
 def _all_jobs(jobs) -> dict:
     """{key: job} of `jobs` and every upstream stage they build on."""
     found = {}
@@ -198,16 +210,22 @@ class CachedModels:
             job = self.jobs.get(key)
             if job is None:
                 raise CorruptArtifact(f"no job of this suite has the key {key}")
-            if self.train:
-                model = obtain_model(job, self.data, self.cache, self.device, self.progress,
+            try:
+                model = self._from_cache(job)
+            except CorruptArtifact:
+                if not self.train:
+                    raise
+                model = obtain_model(job, self.data, self.cache, self.device, self.progress,  # sets it aside, retrains
                                      lambda message: self.log(f"figure model {job.display}: {message}"))[0]
-            else:
-                if not self.cache.has(key):
-                    raise CorruptArtifact(f"cached artifact {self.cache.path(key)} is missing")
-                model = build_model(job, self.data, self.device, {slot: self.load(stage.key) for slot, stage in job.upstream})
-                self.cache.load_into(key, model)
             self._loaded[key] = model.eval()
         return self._loaded[key]
+
+    def _from_cache(self, job):
+        if not self.cache.has(job.key):
+            raise CorruptArtifact(f"cached artifact {self.cache.path(job.key)} is missing")
+        model = build_model(job, self.data, self.device, {slot: self.load(stage.key) for slot, stage in job.upstream})
+        self.cache.load_into(job.key, model)
+        return model
 
 
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
@@ -272,6 +290,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
             if store.done(suite.name, job.key, wanted):
                 summary.skipped += 1
                 log("scored by another run" if index in held_elsewhere else "already scored, skipped")
+                _check_artifact(cache, job.key, log)
                 continue
             claim = f"{suite.name}/{job.key}"
             if claims is not None and claims.acquire(claim) is not None:

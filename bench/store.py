@@ -103,17 +103,37 @@ class Store:
             raise StoreError(f"no results store at {self.path}")
         try:
             if not exists:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            mode = "ro" if readonly else ("rw" if exists else "rwc")  # "rw": never create an empty one by accident
+                self._create()
+            mode = "ro" if readonly else "rw"  # never "rwc": a store that vanished is not silently made anew
             self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode={mode}", uri=True, timeout=60)
             self.db.row_factory = sqlite3.Row
-            self._open(exists, readonly)
+            self._open(readonly)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"results store {self.path} cannot be used: {exc}; {RECOVER}") from None
         except OSError as exc:
             raise StoreError(f"results store {self.path} cannot be created: {exc.strerror}") from None
 
-    def _open(self, exists: bool, readonly: bool) -> None:
+    def _create(self) -> None:
+        """Build a new store under a temporary name and link it into place in one step, so that
+        no other process ever sees a half-created (empty) file; when two runs create the same
+        store at once, both use the one that landed first."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            db = sqlite3.connect(str(tmp))
+            with db:
+                db.executescript(SCHEMA)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _open(self, readonly: bool) -> None:
         check = self.db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise StoreError(f"results store {self.path} is damaged (quick_check: {check[:200]}); {RECOVER}")
@@ -122,7 +142,7 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(f"results store {self.path} has schema version {version}, newer than this msbench "
                              f"({SCHEMA_VERSION}); upgrade msbench")
-        if exists and tables and not {"runs", "scores"} <= tables:
+        if not {"runs", "scores"} <= tables:
             raise StoreError(f"{self.path} is an SQLite database but not an msbench results store "
                              f"(tables: {', '.join(sorted(tables))[:200]})")
         if readonly:

@@ -158,6 +158,11 @@ class Suite:
         return {i: (METRICS[m.name].version, m.params) for m in self.metrics for i in m.ids}
 
     @property
+    def directions(self) -> dict:
+        """{score id: higher is better}."""
+        return {m.output_id(out): up for m in self.metrics for out, up in METRICS[m.name].directions().items()}
+
+    @property
     def labels(self) -> list[str]:
         """Model labels in the order the suite lists them."""
         return list(dict.fromkeys(job.label for job in self.jobs))

@@ -117,3 +117,76 @@ def test_image_figures_from_cached_models(tmp_path, monkeypatch):
     smoke.plots = ["reconstructions", "conditioning"]
     paths = write_report(store, smoke, tmp_path / "figs2")
     assert [p.name for p in paths["plots"]] == ["conditioning_mi.png"]
+
+
+# --- only the suite as it is now: reproductions of stale rows and columns from the hostile-input sweep ---
+
+def test_runs_of_another_budget_are_not_averaged_in(store, tmp_path):
+    """Changing steps 5 -> 6 used to give a row saying "seeds 1" whose mean averaged both budgets."""
+    longer = [Job(j.label, j.model, j.model_version, j.params, j.sweep, j.seed, Budget(steps=6), j.dataset)
+              for j in JOBS[:2]]  # beta=1, seeds 0 and 1, with another budget
+    finished(store, longer[0], {"mig": 0.9, "l1": 0.01})
+    write_report(store, suite_of(longer[:1]), tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out/leaderboard.csv")
+    assert len(table) == 1 and table.iloc[0]["seeds"] == 1 and table.iloc[0]["mig_n"] == 1
+    assert table.iloc[0]["mig_mean"] == pytest.approx(0.9)
+    text = (tmp_path / "out/leaderboard.md").read_text()
+    assert "| beta-TCVAE | beta=1 | 1 | 1,000 | 0.9 | 0.01 |" in text
+    assert "The store holds 6 older run(s) of this suite name that the suite no longer asks for" in text
+
+
+def test_labels_come_from_the_suite(store, tmp_path):
+    renamed = [Job("β-TCVAE (renamed)", *[getattr(j, f) for f in ("model", "model_version", "params", "sweep", "seed",
+                                                                  "budget", "dataset")]) for j in JOBS]
+    write_report(store, suite_of(renamed), tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out/leaderboard.csv")
+    assert set(table["label"]) == {"β-TCVAE (renamed)", "Big-VAE"} - {"Big-VAE"} | {"β-TCVAE (renamed)"}
+
+
+def test_scores_under_other_metric_params_or_versions_are_not_current(store, tmp_path, monkeypatch):
+    """Changing a metric's params used to leave a stale column, its stale value bolded as best."""
+    import dataclasses
+
+    from bench.metrics import METRICS
+
+    more_points = MetricSpec("l1", {"num_points": 500})
+    write_report(store, suite_of(JOBS, metrics=[METRIC_SPECS[0], more_points]), tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out/leaderboard.csv")
+    assert "l1[num_points=500]_mean" in table and table["l1[num_points=500]_mean"].isna().all()
+    assert not [c for c in table if c.startswith("l1_")]
+    monkeypatch.setitem(METRICS, "mig", dataclasses.replace(METRICS["mig"], version="99"))
+    write_report(store, SUITE, tmp_path / "out2")
+    table = pd.read_csv(tmp_path / "out2/leaderboard.csv")
+    assert table["mig_mean"].isna().all() and table["l1_mean"].notna().all()  # old-definition scores are not shown
+
+
+def test_jobs_not_run_yet_are_listed(store, tmp_path):
+    extra = job("beta-TCVAE", 16.0, 0)
+    write_report(store, suite_of(JOBS + [extra]), tmp_path / "out")
+    assert "| beta-TCVAE[beta=16] seed=0 | not run | — | not run yet |" in (tmp_path / "out/leaderboard.md").read_text()
+
+
+HOSTILE_LABELS = ["a|b", "<script>alert(1)</script>", '=HYPERLINK("http://x")', "+1", "-x", "@x"]
+
+
+def test_user_text_is_escaped_and_never_a_formula(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    jobs = [job(label, 1.0, 0) for label in HOSTILE_LABELS]
+    jobs = [Job(j.label, j.model, j.model_version, {"beta": float(i)}, {"beta": float(i)}, 0, j.budget, j.dataset)
+            for i, j in enumerate(jobs)]
+    for j in jobs:
+        finished(store, j, {"mig": 0.5, "l1": 0.1})
+    suite = suite_of(jobs, description="<b>bold</b> | with a pipe\nand a second line")
+    write_report(store, suite, tmp_path / "out")
+    text = (tmp_path / "out/leaderboard.md").read_text()
+    assert "&lt;b&gt;bold&lt;/b&gt; \\| with a pipe and a second line" in text.splitlines()[2]
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(rows) == 2 + len(HOSTILE_LABELS)
+    unescaped_bars = {len(line.replace("\\|", "")) - len(line.replace("\\|", "").replace("|", "")) for line in rows}
+    assert unescaped_bars == {7}  # 6 columns in every row
+    table = pd.read_csv(tmp_path / "out/leaderboard.csv")
+    assert not [v for v in table["label"] if v.startswith(("=", "+", "-", "@"))]
+    assert "'=HYPERLINK(\"http://x\")" in set(table["label"]) and "a|b" in set(table["label"])
+    page = (tmp_path / "out/leaderboard.html").read_text()
+    assert "<script>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page and "<h1>Leaderboard: s</h1>" in page

@@ -20,7 +20,7 @@ N_SCORES = N_JOBS * sum(len(m.ids) for m in SUITE.metrics)
 
 
 def rows(store="results.sqlite", table="runs"):
-    with sqlite3.connect(store) as db:
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:  # never creates it
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute(f"SELECT * FROM {table}")]
 
@@ -125,7 +125,8 @@ def test_cached_models_are_reused_and_corrupt_ones_retrained(workdir, capsys):
     (victim / "weights.safetensors").write_bytes(b"not a checkpoint")
     assert main(["run", SMOKE, "--store", "c.sqlite", "--cache", "cache", "--out", "lb", *ARGS]) == 0
     err = capsys.readouterr().err
-    assert f"cached artifact {victim.relative_to(workdir)} cannot be loaded" in err and "training again" in err
+    assert f"cached artifact {victim.relative_to(workdir)}: weights.safetensors does not match its SHA-256" in err
+    assert "training again" in err
     assert list((workdir / "cache").glob(f"{victim.name}.corrupt-*"))  # kept aside, not deleted
     assert scores_by_job("c.sqlite") == scores_by_job("a.sqlite")  # retrained identically
 

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from bench.cache import CorruptArtifact
+from bench.cache import CorruptArtifact, share
 from bench.features import domain, inception
 from bench.metrics import DOMAIN_NET_STEPS
 
@@ -147,6 +147,7 @@ def _save_npz(path: Path, **arrays) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **arrays)
+        share(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

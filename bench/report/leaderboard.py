@@ -28,17 +28,20 @@ def csv_safe(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
-def summarise(frame: pd.DataFrame, order=()) -> tuple[pd.DataFrame, dict]:
+def summarise(frame: pd.DataFrame, order=(), metric_ids=()) -> tuple[pd.DataFrame, dict]:
     """Aggregate over seeds: columns `<metric>_mean`, `_std`, `_n` and `_missing` (the reason a
-    score is absent) per metric id. Returns (table, direction per metric id)."""
+    score is absent) per metric id, for every id in `metric_ids` (empty where none is stored
+    yet) and every id in `frame`. Returns (table, direction per metric id)."""
     direction = frame.groupby("metric_id")["higher_is_better"].first().astype(bool).to_dict()
     keys = ["label", "model", "sweep_point"]
     table = frame.groupby(keys).agg(seeds=("seed", "nunique"), params=("n_params", "max"))
-    for metric, rows in frame.groupby("metric_id"):
+    for metric in dict.fromkeys([*metric_ids, *direction]):
+        rows = frame[frame["metric_id"] == metric]
         stats = rows.groupby(keys).agg(mean=("value", "mean"), std=("value", "std"), n=("value", "count"),
                                        missing=("missing_reason", lambda r: next(iter(r.dropna()), None)))
         stats.columns = [f"{metric}_{c}" for c in stats.columns]
         table = table.join(stats)
+        table[f"{metric}_n"] = table[f"{metric}_n"].fillna(0).astype(int)
     table = table.reset_index()
     rank = {label: i for i, label in enumerate(order)}  # the suite's order; unknown labels last
     table["_rank"] = table["label"].map(lambda label: rank.get(label, len(rank)))
@@ -109,8 +112,8 @@ def write_leaderboard(store, suite, out_dir) -> dict:
         lines.append("No successful runs stored yet.")
         table = pd.DataFrame()
     else:
-        table, direction = summarise(frame, suite.labels)
-        shown, footnotes = _display_table(table, direction, suite.metric_ids)
+        table, _ = summarise(frame, suite.labels, suite.metric_ids)
+        shown, footnotes = _display_table(table, suite.directions, suite.metric_ids)
         lines += ["Mean ± std over seeds; ↑ higher is better, ↓ lower is better; best in bold.", "",
                   _markdown(shown), ""]
         lines += [md_text(f) for f in footnotes] + ([""] if footnotes else [])

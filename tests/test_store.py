@@ -1,0 +1,168 @@
+"""The results store refuses damage loudly, never replaces it with an empty store, is in WAL
+mode, can be checked and backed up, and hands out job claims that lapse when a run dies."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.budget import Budget
+from bench.cli import main
+from bench.store import SCHEMA_VERSION, Claims, Store, StoreError
+from bench.suite import Job
+
+
+def filled(path) -> Store:
+    store = Store(path)
+    for seed in range(30):
+        job = Job("A", "beta_tcvae", "1", {"beta": 1.0}, {}, seed, Budget(), {"name": "dsprites", "params": {}})
+        store.start("s", job, "cpu", {"git_sha": "abc"}, "t0")
+        store.finish("s", job.key, [{"metric_id": "l1", "metric": "l1", "value": seed / 10, "version": "1",
+                                     "higher_is_better": False, "params": {"num_points": 10}, "details": {"x": "y" * 200}}],
+                     1000, False, 1.0, 0.1, "t1")
+    return store
+
+
+@pytest.fixture
+def good(tmp_path):
+    path = tmp_path / "results.sqlite"
+    filled(path).close()
+    return path
+
+
+def damage(path, how):
+    data = path.read_bytes()
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "half":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "garbage in the middle":
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + os.urandom(4096) + data[middle + 4096:])
+    elif how == "header overwritten":
+        path.write_bytes(b"\xff" * 100 + data[100:])
+    elif how == "text file":
+        path.write_text("these are my notes, not a store\n")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("how", ["empty", "half", "garbage in the middle", "header overwritten", "text file"])
+def test_a_damaged_store_is_refused_in_one_line_and_left_as_it_is(good, how, capsys):
+    before = damage(good, how)
+    with pytest.raises(StoreError) as info:
+        Store(good)
+    assert str(good) in str(info.value) and "\n" not in str(info.value)
+    for argv in (["show", "s"], ["store", "check"], ["leaderboard", "suites/smoke.yaml"]):
+        capsys.readouterr()
+        assert main([*argv, "--store", str(good)]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(good) in err and "Traceback" not in err, (argv, err)
+    assert good.read_bytes() == before  # never replaced by a new, empty store
+
+
+def test_an_empty_file_is_not_mistaken_for_a_new_store(tmp_path):
+    path = tmp_path / "r.sqlite"
+    path.touch()
+    with pytest.raises(StoreError, match=r"is empty \(0 bytes\): its results are lost"):
+        Store(path)
+
+
+def test_not_a_store(tmp_path):
+    with pytest.raises(StoreError, match="is a directory"):
+        Store(tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="is not a directory"):
+        Store(tmp_path / "file" / "r.sqlite")
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE photos (id INTEGER)")
+    with pytest.raises(StoreError, match="is an SQLite database but not an msbench results store"):
+        Store(other)
+
+
+def test_wal_mode_schema_version_and_a_newer_store(good):
+    with sqlite3.connect(good) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this msbench"):
+        Store(good)
+
+
+def test_a_store_from_before_versioning_is_upgraded_in_place(tmp_path):
+    import re
+
+    from bench.store import SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # what msbench wrote before: runs and scores, user_version 0
+        db.executescript(re.sub(r"CREATE TABLE IF NOT EXISTS claims \(.*?\);", "", SCHEMA, flags=re.S))
+        db.execute("INSERT INTO runs (suite, job_key, label, model, sweep, params, seed, spec, status) "
+                   "VALUES ('s', 'k', 'A', 'm', '{}', '{}', 0, '{}', 'ok')")
+    store = Store(path)
+    assert [r["job_key"] for r in store.runs("s")] == ["k"]
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_readonly_opening_creates_nothing(tmp_path):
+    with pytest.raises(StoreError, match="no results store at"):
+        Store(tmp_path / "nope.sqlite", readonly=True)
+    assert not (tmp_path / "nope.sqlite").exists()
+    assert main(["show", "s", "--store", str(tmp_path / "nope.sqlite")]) == 2
+    assert not (tmp_path / "nope.sqlite").exists()
+
+
+def test_store_check_and_backup(good, tmp_path, capsys):
+    assert main(["store", "check", "--store", str(good)]) == 0
+    assert "ok (30 ok; 30 scores; suites: s)" in capsys.readouterr().out
+    copy = tmp_path / "backup.sqlite"
+    assert main(["store", "backup", str(copy), "--store", str(good)]) == 0
+    assert Store(copy).counts() == Store(good).counts()
+    assert main(["store", "backup", str(copy), "--store", str(good)]) == 2  # never overwrites
+    assert "exists" in capsys.readouterr().err
+
+
+def test_claims_exclude_others_and_are_released(good):
+    a, b = Claims(Store(good)), Claims(Store(good))
+    try:
+        assert a.acquire("s/job") is None
+        assert a.acquire("s/job") is None  # its own claim again
+        assert b.acquire("s/job") == a.owner
+        a.release("s/job")
+        assert b.acquire("s/job") is None
+    finally:
+        a.close()
+        b.close()
+    assert Store(good).db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_claims_are_renewed_while_the_run_lives_and_lapse_after(good):
+    a = Claims(Store(good), ttl=0.6)
+    b = Claims(Store(good), ttl=0.6)
+    try:
+        assert a.acquire("s/job") is None
+        time.sleep(1.5)  # several ttls: the heartbeat keeps it
+        assert b.acquire("s/job") == a.owner
+        a._stop.set()  # a run that hangs: no more heartbeats
+        a._thread.join()
+        time.sleep(0.8)
+        assert b.acquire("s/job") is None
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_killed_runs_claims_lapse_at_once_on_its_host(good):
+    code = ("import sys, os; from bench.store import Store, Claims; c = Claims(Store(sys.argv[1]), ttl=3600); "
+            "c.acquire('s/job'); os._exit(0)")  # killed: no clean-up, a claim valid for an hour
+    subprocess.run([sys.executable, "-c", code, str(good)], check=True)
+    holder = Store(good).db.execute("SELECT owner FROM claims").fetchone()[0]
+    assert holder
+    b = Claims(Store(good))
+    try:
+        assert b.acquire("s/job") is None  # its process is gone
+    finally:
+        b.close()
