@@ -70,6 +70,9 @@ def cmd_run(args) -> int:
         device = resolve_device(args.device)
     except DeviceError as exc:
         raise Refused(f"msbench run: {exc}") from None
+    data = _load_data_or_exit(suite, args.data_root)  # a missing file stops here, before anything is written
+    if data is None:
+        return 2
     # every place results go must be writable before the first job, not after hours of training
     cache = ArtifactCache(args.cache)
     try:
@@ -78,9 +81,6 @@ def cmd_run(args) -> int:
         raise Refused(str(exc)) from None
     _writable_folder(Path(args.out) / suite.name, "leaderboard folder")
     store = _open_store(args.store)
-    data = _load_data_or_exit(suite, args.data_root)  # a missing file stops here, before any training
-    if data is None:
-        return 2
     print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device}; store {args.store}, cache {args.cache}",
           file=sys.stderr)
     claims = Claims(store)

@@ -226,6 +226,8 @@ def load_suite(path, max_jobs: int = MAX_JOBS) -> Suite:
     text = read_suite_text(path)
     try:
         raw = yaml.load(text, Loader=_SuiteLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise SuiteError([f"{path}: YAML: nested too deeply to be a suite"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"

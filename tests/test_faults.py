@@ -212,7 +212,7 @@ def test_the_leaderboard_follows_the_suite_file(workdir, capsys):
 
 def test_two_runs_on_one_store_share_the_work(workdir):
     """Two terminals, one store: each job is trained once, by one of them."""
-    suite = tiny(workdir, steps=150, betas="[1, 2, 4, 8]")
+    suite = tiny(workdir, steps=60, betas="[1, 2, 4, 8]")
     command = [sys.executable, "-m", "bench", "run", suite, *ARGS]
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
     time.sleep(0.5)

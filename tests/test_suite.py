@@ -312,3 +312,8 @@ def test_ls_suites_lists_the_good_ones_beside_a_binary_file(tmp_path, capsys):
     assert main(["ls", "suites", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "good" in out and "bad              INVALID:" in out and "not UTF-8" in out
+
+
+def test_a_list_nested_thousands_deep_is_refused(tmp_path):
+    [problem] = problems_of("name: " + "[" * 5000 + "]" * 5000 + "\n", tmp_path)
+    assert "nested too deeply" in problem
