@@ -7,7 +7,6 @@ stops the others.
 
 import datetime
 import importlib.metadata
-import json
 import platform
 import subprocess
 import sys

@@ -267,6 +267,7 @@ class Claims:
         """Claim `key`: None when this run holds it now, else the owner that does."""
         now = time.time()
         with self.db:
+            self.db.execute("BEGIN IMMEDIATE")  # the write lock before the read: two runs cannot both take it
             row = self.db.execute("SELECT owner, expires FROM claims WHERE key=?", (key,)).fetchone()
             if row and row["owner"] != self.owner and row["expires"] > now and _alive(row["owner"]):
                 return row["owner"]

@@ -12,7 +12,6 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
