@@ -328,11 +328,12 @@ def _check_seeds(check: _Checker, value) -> list[int]:
     if not isinstance(value, list) or not value:
         check.add("seeds", f"expected a non-empty list of integers, got {shown(value)}")
         return []
-    valid = True
-    for i, seed in enumerate(value):
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
-            check.add(f"seeds[{i}]", f"expected an integer from 0 to {MAX_SEED}, got {shown(seed)}")
-            valid = False
+    bad = [i for i, seed in enumerate(value)
+           if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED]
+    if bad:  # the first one, and a count: a list of a million bad seeds is still one line
+        more = f" (and {len(bad) - 1} more bad seeds)" if len(bad) > 1 else ""
+        check.add(f"seeds[{bad[0]}]", f"expected an integer from 0 to {MAX_SEED}, got {shown(value[bad[0]])}{more}")
+    valid = not bad
     if valid and len(set(value)) != len(value):
         check.add("seeds", f"duplicate seeds in {shown(value)}")
     return value if valid else []
