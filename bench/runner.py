@@ -298,7 +298,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
                 continue
             try:
                 row = store.status(suite.name, job.key) if index in held_elsewhere else None
-                if store.done(suite.name, job.key, wanted):  # finished by another run since we looked
+                if claims is not None and store.done(suite.name, job.key, wanted):  # finished elsewhere since we looked
                     summary.skipped += 1
                     log("scored by another run")
                 elif row and row["status"] == "failed" and (row["started"] or "") >= run_started:

@@ -90,9 +90,9 @@ def test_concurrent_saves_of_one_key_never_fail_or_show_a_partial_folder(tmp_pat
     def reader():
         while not stop.is_set():
             folder = root / "k"
-            if folder.is_dir():
-                names = {p.name for p in folder.iterdir()} if folder.is_dir() else None
-                if names is not None and names != {WEIGHTS, SPEC, LOSSES, MANIFEST}:
+            if folder.is_dir():  # once renamed into place, a folder is never removed
+                names = {p.name for p in folder.iterdir()}
+                if names != {WEIGHTS, SPEC, LOSSES, MANIFEST}:
                     partial.append(names)
 
     readers = [threading.Thread(target=reader) for _ in range(2)]

@@ -28,14 +28,13 @@ def csv_safe(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
-def summarise(frame: pd.DataFrame, order=(), metric_ids=()) -> tuple[pd.DataFrame, dict]:
+def summarise(frame: pd.DataFrame, order=(), metric_ids=()) -> pd.DataFrame:
     """Aggregate over seeds: columns `<metric>_mean`, `_std`, `_n` and `_missing` (the reason a
     score is absent) per metric id, for every id in `metric_ids` (empty where none is stored
-    yet) and every id in `frame`. Returns (table, direction per metric id)."""
-    direction = frame.groupby("metric_id")["higher_is_better"].first().astype(bool).to_dict()
+    yet) and every id in `frame`."""
     keys = ["label", "model", "sweep_point"]
     table = frame.groupby(keys).agg(seeds=("seed", "nunique"), params=("n_params", "max"))
-    for metric in dict.fromkeys([*metric_ids, *direction]):
+    for metric in dict.fromkeys([*metric_ids, *frame["metric_id"]]):
         rows = frame[frame["metric_id"] == metric]
         stats = rows.groupby(keys).agg(mean=("value", "mean"), std=("value", "std"), n=("value", "count"),
                                        missing=("missing_reason", lambda r: next(iter(r.dropna()), None)))
@@ -46,7 +45,7 @@ def summarise(frame: pd.DataFrame, order=(), metric_ids=()) -> tuple[pd.DataFram
     rank = {label: i for i, label in enumerate(order)}  # the suite's order; unknown labels last
     table["_rank"] = table["label"].map(lambda label: rank.get(label, len(rank)))
     table = table.sort_values(["_rank", "label", "sweep_point"], kind="stable").drop(columns="_rank")
-    return table.reset_index(drop=True), direction
+    return table.reset_index(drop=True)
 
 
 def _cell(mean, std, count) -> str:
@@ -112,7 +111,7 @@ def write_leaderboard(store, suite, out_dir) -> dict:
         lines.append("No successful runs stored yet.")
         table = pd.DataFrame()
     else:
-        table, _ = summarise(frame, suite.labels, suite.metric_ids)
+        table = summarise(frame, suite.labels, suite.metric_ids)
         shown, footnotes = _display_table(table, suite.directions, suite.metric_ids)
         lines += ["Mean ± std over seeds; ↑ higher is better, ↓ lower is better; best in bold.", "",
                   _markdown(shown), ""]
