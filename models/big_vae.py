@@ -2,10 +2,13 @@
 
 The paper's capacity control (section 5, appendix I): a plain VAE with as many parameters
 as MS-VAE. `width` scales every hidden layer of the disentanglement-lib architecture;
-`target_params`, when set, picks the width whose parameter count is closest to it.
+`target_params`, when set, picks the smallest width (in steps of 1/32) that reaches it.
 """
 
+import dataclasses
 from dataclasses import dataclass
+
+import torch
 
 from bench.config import require
 from models._nets import ConvEncoder, DeconvDecoder
@@ -31,16 +34,23 @@ class BigVAEConfig:
 
 
 def count_params(data_shape, latent: int, width: float) -> int:
-    parts = (ConvEncoder(data_shape, latent, width), DeconvDecoder(data_shape, latent, width))
+    with torch.device("meta"):  # shapes only: no memory, no initialisation (targets reach 10^8)
+        parts = (ConvEncoder(data_shape, latent, width), DeconvDecoder(data_shape, latent, width))
     return sum(p.numel() for part in parts for p in part.parameters())
 
 
 def width_for(data_shape, latent: int, target: int) -> float:
-    """Smallest width (in steps of 1/32) whose parameter count reaches `target`."""
-    width = 1 / 32
-    while count_params(data_shape, latent, width) < target and width < 64:
-        width += 1 / 32
-    return width
+    """Smallest width (in steps of 1/32, up to 64) whose parameter count reaches `target`.
+
+    The count never falls as the width grows, so a bisection over the steps finds it."""
+    low, high = 1, 64 * 32
+    while low < high:
+        middle = (low + high) // 2
+        if count_params(data_shape, latent, middle / 32) >= target:
+            high = middle
+        else:
+            low = middle + 1
+    return low / 32
 
 
 class BigVAE(BetaTCVAE):
@@ -50,7 +60,6 @@ class BigVAE(BetaTCVAE):
 
     def __init__(self, config, data_shape):
         if config.target_params:
-            config = BigVAEConfig(config.latent_dim, config.z_dim,
-                                  width_for(data_shape, config.latent_size, config.target_params),
-                                  config.target_params)
+            config = dataclasses.replace(
+                config, width=width_for(data_shape, config.latent_size, config.target_params))
         super().__init__(config, data_shape)

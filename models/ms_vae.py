@@ -8,6 +8,31 @@ by the runner and never updated here. Stage two:
   conv the activations are instance-normalised and then scaled and shifted by gamma(z) and
   beta(z) from small fully connected layers (the paper's modified AdaIN);
 - Bernoulli likelihood, loss = reconstruction + kl_weight * KL(q(z | x, y) || N(0, I)).
+
+G comes in two presets (`architecture`):
+- `small` (`Generator`): conv 4x4 stride 2 down to S/4 with `width`, 2 x `width` channels, a 3x3
+  bottleneck conv, transposed convs back up, ReLU, FiLM from z through a 64-unit hidden layer.
+  Cheap enough for CPUs and the quickstart.
+- `paper` (`PaperGenerator`): the DCGAN-style decoder of the authors' reference code
+  (`simgan_decoder` in DS-VAE/source_tf/models/simgan_models.py of
+  github.com/AnonymousAuthors000/DS-VAE, which the paper's appendix G names for its "exact
+  architecture"), at any side S that is a multiple of 16:
+    conv 5x5 s2  C -> 64 (S/2), leaky ReLU 0.2, no norm and no FiLM;
+    conv 5x5 s2  64 -> 128 (S/4), 128 -> 256 (S/8), 256 -> 512 (S/16), each followed by instance
+      norm, spatial FiLM and leaky ReLU 0.2;
+    dense 512 (S/16)^2 -> 512 (S/16)^2 (8192 -> 8192 at 64 px: 67M weights), reshaped, then
+      instance norm, spatial FiLM, ReLU;
+    transposed conv 5x5 s2 512 -> 256 (S/8), 256 -> 128 (S/4), 128 -> 64 (S/2), each followed by
+      instance norm, spatial FiLM and ReLU; transposed conv 5x5 s2 64 -> C (S): the logits.
+  Each FiLM is one dense layer from z to a gamma and a beta map of the layer's full shape, as the
+  authors' pair of `slim.fully_connected` calls. The reference code adds no bias to its transposed
+  convs, so neither do we. Deliberate differences: (1) the authors' FiLM maps pass through slim's
+  default ReLU and gamma is used as is; here gamma = 1 + dense(z) and beta = dense(z), unclipped,
+  as in the small preset (same parameter count); (2) the reference code hard-codes 64 px, here the
+  sizes follow S, so 32 px (the procedural datasets) builds too; (3) PyTorch's default
+  initialisation, not the reference's normal(0, 0.02). The preset is G only: R stays the
+  disentanglement-lib encoder in both presets (the reference's `residual_encoder` is a 5x5 conv
+  net 64-512 with a dense head).
 """
 
 from dataclasses import dataclass
@@ -34,24 +59,33 @@ class MSVAEConfig:
     y_space: Literal["probability", "logits"] = "probability"
     y_per_x: int = 1  # appendix J draws 10 ys per x (with y_from: sample)
     modulation: Literal["channel", "spatial"] = "channel"  # spatial: the authors' reference code
-    width: int = 32  # channels of G's first block
+    width: int = 32  # channels of G's first block (small preset only)
+    architecture: Literal["small", "paper"] = "small"  # G's preset: see the module docstring
 
     def __post_init__(self):
         require(self.z_dim >= 1, "z_dim", f"{self.z_dim} is below 1")
         require(self.kl_weight >= 0, "kl_weight", f"{self.kl_weight} is negative")
         require(self.y_per_x >= 1, "y_per_x", f"{self.y_per_x} is below 1")
         require(self.width >= 4, "width", f"{self.width} is below 4")
+        if self.architecture == "paper":
+            require(self.modulation == "spatial", "modulation",
+                    "the paper preset modulates every layer spatially, as the authors' code: set modulation: spatial")
+            require(self.width == 32, "width", f"{self.width}: the paper preset's channels are fixed "
+                                               "(64 to 512); width is for the small preset, leave it out")
 
 
 class FiLM(nn.Module):
     """Instance norm without affine terms, then gamma(z) * h + beta(z) (section 3.2's AdaIN)."""
 
-    def __init__(self, channels: int, z_dim: int, spatial: tuple | None = None):
+    def __init__(self, channels: int, z_dim: int, spatial: tuple | None = None, hidden: int | None = 64):
         super().__init__()
         self.norm = nn.InstanceNorm2d(channels, affine=False)
         self.shape = (channels, *spatial) if spatial else (channels, 1, 1)
         size = channels * (spatial[0] * spatial[1] if spatial else 1)
-        self.to_params = nn.Sequential(nn.Linear(z_dim, 64), nn.ReLU(), nn.Linear(64, 2 * size))
+        if hidden:
+            self.to_params = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2 * size))
+        else:  # one dense layer, as the authors' code
+            self.to_params = nn.Linear(z_dim, 2 * size)
 
     def forward(self, h, z):
         gamma, shift = self.to_params(z).chunk(2, dim=1)
@@ -84,6 +118,45 @@ class Generator(nn.Module):
         return self.head(h)  # logits
 
 
+PAPER_CHANNELS = (64, 128, 256, 512)  # the authors' down path; the up path mirrors it
+
+
+class PaperGenerator(nn.Module):
+    """G(y, z) as the authors' reference decoder (layer plan in the module docstring)."""
+
+    def __init__(self, data_shape, z_dim: int):
+        super().__init__()
+        channels, size, _ = data_shape
+        if size % 16:
+            raise ValueError(f"image side must be a multiple of 16, got {size}")
+        c1, c2, c3, c4 = PAPER_CHANNELS
+        self.bottom = (c4, size // 16, size // 16)
+
+        def film(c, side):
+            return FiLM(c, z_dim, (side, side), hidden=None)
+
+        def up(a, b):  # 5x5 stride 2, exactly doubling the side; no bias, as the reference code
+            return nn.ConvTranspose2d(a, b, 5, 2, 2, output_padding=1, bias=False)
+
+        self.first = nn.Conv2d(channels, c1, 5, 2, 2)
+        self.down = nn.ModuleList(nn.Conv2d(a, b, 5, 2, 2) for a, b in ((c1, c2), (c2, c3), (c3, c4)))
+        self.down_films = nn.ModuleList(film(c, size // s) for c, s in ((c2, 4), (c3, 8), (c4, 16)))
+        self.dense = nn.Linear(c4 * (size // 16) ** 2, c4 * (size // 16) ** 2)
+        self.dense_film = film(c4, size // 16)
+        self.up = nn.ModuleList(up(a, b) for a, b in ((c4, c3), (c3, c2), (c2, c1)))
+        self.up_films = nn.ModuleList(film(c, size // s) for c, s in ((c3, 8), (c2, 4), (c1, 2)))
+        self.head = up(c1, channels)
+
+    def forward(self, y, z):
+        h = F.leaky_relu(self.first(y), 0.2)
+        for conv, film in zip(self.down, self.down_films):
+            h = F.leaky_relu(film(conv(h), z), 0.2)
+        h = F.relu(self.dense_film(self.dense(h.flatten(1)).view(-1, *self.bottom), z))
+        for conv, film in zip(self.up, self.up_films):
+            h = F.relu(film(conv(h), z))
+        return self.head(h)  # logits
+
+
 class MSVAE(Model):
     name = "ms_vae"
     Config = MSVAEConfig
@@ -97,7 +170,10 @@ class MSVAE(Model):
     def __init__(self, config, data_shape):
         super().__init__(config, data_shape)
         self.encoder = ConvEncoder(data_shape, config.z_dim)
-        self.generator = Generator(data_shape, config.z_dim, config.width, config.modulation == "spatial")
+        if config.architecture == "paper":
+            self.generator = PaperGenerator(data_shape, config.z_dim)
+        else:
+            self.generator = Generator(data_shape, config.z_dim, config.width, config.modulation == "spatial")
         self.__dict__["stage_one"] = None  # kept out of the module tree: not trained, not saved here
 
     def attach(self, upstream: dict) -> None:

@@ -139,11 +139,33 @@ def test_cars3d(tmp_path):
         np.testing.assert_allclose(image, meshes[car][:, :, :, azimuth, elevation].transpose(2, 0, 1) / 255, atol=1e-7)
 
 
+def test_cars3d_lanczos_as_disentanglement_lib(tmp_path):
+    # cars3d.py `_load_mesh`: per view, fromarray then thumbnail((64, 64, 3), ANTIALIAS), ANTIALIAS being
+    # LANCZOS; today's Pillow wants a 2-tuple. tests/reference/ runs disentanglement-lib's own function.
+    from PIL import Image
+
+    meshes = write_cars(tmp_path)
+    with pytest.warns(RuntimeWarning):
+        data = load("cars3d", data_root=tmp_path)
+    for car, mesh in enumerate(meshes):
+        for row in range(96):
+            azimuth, elevation = divmod(row, 4)
+            pic = Image.fromarray(mesh[:, :, :, azimuth, elevation])
+            pic.thumbnail((64, 64), Image.LANCZOS)
+            np.testing.assert_array_equal(data.images[car * 96 + row], np.asarray(pic))
+            assert tuple(data.factors[car * 96 + row]) == (elevation, azimuth, car)
+
+
 def test_cars3d_resizes_and_rejects_wrong_keys(tmp_path):
-    write_cars(tmp_path, count=1)
+    from PIL import Image
+
+    (mesh,) = write_cars(tmp_path, count=1)
     with pytest.warns(RuntimeWarning):
         data = load("cars3d", data_root=tmp_path, image_size=32)
     assert data.image_shape == (3, 32, 32)
+    # other sizes: a plain Lanczos resize, as thumbnail was before Pillow's reducing_gap (which pre-shrinks 128 -> 64 here)
+    expected = Image.fromarray(mesh[:, :, :, 5, 2]).resize((32, 32), Image.LANCZOS)
+    np.testing.assert_array_equal(data.images[5 * 4 + 2], np.asarray(expected))
     from scipy.io import savemat
 
     savemat(tmp_path / "cars" / "car_001_mesh.mat", {"image": np.zeros((4, 4), np.uint8)})
@@ -179,6 +201,24 @@ def test_smallnorb_binary_format(tmp_path):
     np.testing.assert_array_equal(data.images[4:, :, :, 0], dat[:, 0])  # test split after training split
     np.testing.assert_array_equal(data.factors[4:], np.column_stack([cat, info[:, 0], info[:, 1], info[:, 2] // 2, info[:, 3]]))
     assert load("smallnorb", data_root=tmp_path).image_shape == (1, 64, 64)
+
+
+def test_smallnorb_lanczos_as_disentanglement_lib(tmp_path):
+    # norb.py reads the image bytes as int8 and `_resize_images` does fromarray(image).resize((64, 64),
+    # ANTIALIAS): Pillow opens int8 in its 32-bit mode "I", which keeps Lanczos' overshoot; we clip it.
+    # tests/reference/ runs disentanglement-lib's own functions.
+    from PIL import Image
+
+    written = write_norb(tmp_path, n=6)
+    data = load("smallnorb", data_root=tmp_path)
+    left = np.concatenate([dat[:, 0] for dat, _, _ in written])
+    theirs = np.stack([np.asarray(Image.fromarray(image.view(np.int8)).resize((64, 64), Image.LANCZOS)) for image in left])
+    np.testing.assert_array_equal(data.images[..., 0], np.clip(theirs, 0, 255))
+    # the files exercise both differences from an 8-bit resize: overshoot, and in-range pixels it gives otherwise
+    assert (theirs < 0).any() and (theirs > 255).any()
+    eight_bit = np.stack([np.asarray(Image.fromarray(image).resize((64, 64), Image.LANCZOS)) for image in left])
+    inside = (theirs >= 0) & (theirs <= 255)
+    assert (eight_bit != theirs)[inside].any()
 
 
 def test_smallnorb_bad_header_and_truncation(tmp_path):

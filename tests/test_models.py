@@ -41,7 +41,7 @@ def make(name, seed=0):
 
 
 def test_registry_finds_the_core_models():
-    assert {"beta_tcvae", "beta_tcvae_l", "big_vae"} <= set(zoo.registry())
+    assert {"beta_tcvae", "beta_tcvae_l", "big_vae", "big_beta_tcvae", "ms_vae"} <= set(zoo.registry())
     with pytest.raises(zoo.UnknownModel, match="did you mean 'beta_tcvae'"):
         zoo.get("beta_tcvea")
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from PIL import Image
 from tqdm.auto import tqdm
 
 from bench.config import require
@@ -38,19 +37,35 @@ def data_root(explicit=None) -> Path:
     return Path(explicit or os.environ.get(ROOT_ENV) or "data").expanduser()
 
 
-def resize(images: np.ndarray, size: int, out: np.ndarray | None = None, chunk: int = 128) -> np.ndarray:
-    """(N, H, W, C) uint8 -> (N, size, size, C) uint8, antialiased bilinear (like PIL's resize with
-    its default filter, which disentanglement-lib uses), chunk by chunk to bound memory; into `out`
-    when given (so a caller filling one big array never holds a second copy)."""
+def resize(images: np.ndarray, size: int, out: np.ndarray | None = None, wide: bool = False) -> np.ndarray:
+    """(N, H, W, C) uint8 -> (N, size, size, C) uint8, each image resized by Pillow's Lanczos filter,
+    one at a time (so also from a memory map), into `out` when given (a caller filling one big array
+    never holds a second copy).
+
+    This is how disentanglement-lib made Cars3D and SmallNORB: with `ANTIALIAS`, Pillow's old name for
+    `LANCZOS` (removed in Pillow 10), in cars3d.py `_load_mesh` (`thumbnail((64, 64, 3), ANTIALIAS)`)
+    and norb.py `_resize_images` (`resize((64, 64), ANTIALIAS)`). On a square image larger than `size`
+    thumbnail is this plain resize: Pillow 6, current in 2019, resized directly; later Pillows first
+    shrink by an integer factor (`reducing_gap`), which changes nothing at 128 -> 64 but would at 32.
+
+    `wide` resizes in Pillow's 32-bit mode "I" instead of 8-bit "L": norb.py reads NORB's bytes as
+    int8, which `Image.fromarray` opens in mode "I". That path clips neither between its two passes
+    nor at the end (the 8-bit one does both), so its pixels can differ, and Lanczos' overshoot past
+    0 or 255 survives there as values just outside [0, 1]; we store uint8 and clip those.
+    """
     if out is None:
         out = np.empty((len(images), size, size, images.shape[3]), np.uint8)
     if images.shape[1:3] == (size, size):
         out[:] = images
         return out
-    for start in range(0, len(images), chunk):
-        x = torch.from_numpy(np.ascontiguousarray(images[start:start + chunk])).permute(0, 3, 1, 2).float()
-        y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out[start:start + chunk] = y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    channels = images.shape[3]
+    for i in range(len(images)):
+        image = np.asarray(images[i])
+        image = image[:, :, 0] if channels == 1 else image
+        pic = Image.fromarray(image.astype(np.int32) if wide else image)
+        pixels = np.asarray(pic.resize((size, size), Image.LANCZOS))
+        pixels = np.clip(pixels, 0, 255) if wide else pixels
+        out[i] = pixels.reshape(size, size, channels)
     return out
 
 
@@ -184,7 +199,9 @@ class Shapes3D(FileDataset):
 class Cars3D(FileDataset):
     name = "cars3d"
     Params = ImageSizeParams
-    description = "Cars3D (Reed et al. 2015): 183 cars x 4 elevations x 24 azimuths, RGB resized to 64x64"
+    description = ("Cars3D (Reed et al. 2015): 183 cars x 4 elevations x 24 azimuths, RGB resized to 64x64 "
+                   "(Lanczos, as disentanglement-lib)")
+    version = "2"  # 2: Lanczos as disentanglement-lib, was antialiased bilinear
     source = "Get cars/*.mat from http://www.scottreed.info/files/nips2015-analogy-data.tar.gz (disentanglement-lib's layout)."
     factor_names = ("elevation", "azimuth", "object")
     factor_sizes = (4, 24, 183)
@@ -243,7 +260,9 @@ def read_norb(path: Path) -> np.ndarray:
 class SmallNORB(FileDataset):
     name = "smallnorb"
     Params = ImageSizeParams
-    description = "SmallNORB (LeCun et al. 2004), training and test sets, left camera, resized to 64x64"
+    description = ("SmallNORB (LeCun et al. 2004), training and test sets, left camera, resized to 64x64 "
+                   "(Lanczos, as disentanglement-lib)")
+    version = "2"  # 2: Lanczos as disentanglement-lib, was antialiased bilinear
     source = ("Get the six smallnorb-*.mat files from https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/ "
               "(gunzip them) into small_norb/.")
     factor_names = ("category", "instance", "elevation", "azimuth", "lighting")
@@ -268,8 +287,8 @@ class SmallNORB(FileDataset):
         self.images = np.empty((total, size, size, 1), np.uint8)
         factors, start = [], 0
         for dat, cat, info in splits:
-            # the left camera only, as disentanglement-lib; read from the memory map chunk by chunk
-            resize(dat[:, 0, :, :, None], size, out=self.images[start:start + len(dat)])
+            # the left camera only, as disentanglement-lib; read from the memory map image by image
+            resize(dat[:, 0, :, :, None], size, out=self.images[start:start + len(dat)], wide=True)
             start += len(dat)
             # info columns: instance, elevation, azimuth (0, 2, ..., 34), lighting
             factors.append(np.column_stack([cat, info[:, 0], info[:, 1], info[:, 2] // 2, info[:, 3]]))

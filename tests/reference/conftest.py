@@ -28,11 +28,33 @@ def import_dlib_mig():
     return (gin, mig, utils), None
 
 
-@pytest.fixture(scope="session")
-def dlib():
-    modules, reason = import_dlib_mig()
+def import_dlib_data():
+    try:
+        import tensorflow  # noqa: F401 - the loaders read through tf.gfile
+    except ImportError as exc:
+        return None, f"tensorflow is not installed ({exc})"
+    try:
+        from disentanglement_lib.data.ground_truth import cars3d, norb
+    except ImportError as exc:
+        return None, f"disentanglement-lib's data loaders cannot be imported ({exc})"
+    return (cars3d, norb), None
+
+
+def required(imported):
+    modules, reason = imported
     if modules is None:
         if os.environ.get("MSBENCH_REQUIRE_REFERENCE") == "1":
             pytest.fail(f"reference env: {reason}")
         pytest.skip(reason)
     return modules
+
+
+@pytest.fixture(scope="session")
+def dlib():
+    return required(import_dlib_mig())
+
+
+@pytest.fixture(scope="session")
+def dlib_data():
+    """disentanglement-lib's cars3d and norb modules."""
+    return required(import_dlib_data())
