@@ -9,6 +9,7 @@ import inspect
 import warnings
 
 import numpy as np
+import pandas as pd
 import torch
 
 from bench.features import FeaturesUnavailable, FeatureSpaces
@@ -63,12 +64,14 @@ class Missing(str):
 
 
 @torch.no_grad()
-def generated(model, n: int, seed: int) -> np.ndarray:
-    """n random samples from the model, reproducible per seed, leaving the global RNG as it was."""
+def generated(model, n: int, seed: int, **options) -> np.ndarray:
+    """n random samples from the model (`options` go to its `sample`), reproducible per seed,
+    leaving the global RNG as it was."""
     devices = [model.device] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        parts = [model.sample(min(EVAL_BATCH, n - start)).float().cpu().numpy() for start in range(0, n, EVAL_BATCH)]
+        parts = [model.sample(min(EVAL_BATCH, n - start), **options).float().cpu().numpy()
+                 for start in range(0, n, EVAL_BATCH)]
     return np.concatenate(parts)
 
 
@@ -110,23 +113,37 @@ def _feature_scores(info, params, model, data, images, seed, spaces, memo) -> di
 CONDITIONING_VIEWS = {"M1": "C_Y", "M2": "C_X", "M3": "C_z_eps", "M4": "C_Y_eps", "M_shuffled_y": "C_Y_shuffled"}
 
 
-def synthetic_table(model, data, seed: int):
-    """As many generated rows as D_test has (section 6.3.2), in the table's own units."""
-    return data.transform.inverse(generated(model, len(data.test), seed))
+def synthetic_table(model, data, seed: int, rows: str = "sample"):
+    """As many generated rows as D_test has (section 6.3.2), in the table's own units: `rows`
+    "sample" draws them from the model's likelihood, "mean" takes decoder means; either way
+    section 6.2's post-processing clips them to [0, 1] before inverting the transform."""
+    return data.transform.inverse(generated(model, len(data.test), seed, rows=rows))
+
+
+def _normalised(data, frame):
+    """A table in section 6.2's normalised space (the transform fitted on D_train, clipped to [0, 1])."""
+    return pd.DataFrame(data.transform(frame, clip=True), columns=frame.columns)
 
 
 def _table_scores(info, params, model, data, seed, memo) -> dict:
     """Section 6.3's comparisons of one synthetic table: {name}_train and {name}_test against
-    D_train and D_test, or the classifier two-sample test against D_test."""
-    if "table" not in memo:
-        memo["table"] = synthetic_table(model, data, seed)
-    synthetic = memo["table"]
+    D_train and D_test (the classifier two-sample test: a D_test-sized sample of D_train, and D_test)."""
+    params = dict(params)
+    rows = params.pop("rows")
+    if ("table", rows) not in memo:
+        memo["table", rows] = synthetic_table(model, data, seed, rows)
+    synthetic = memo["table", rows]
     if info.needs == "detection":
-        result = info.fn(data.test, synthetic, categorical=data.categorical, seed=seed, **params)
-        return {f"{info.name}_{part}": result[part] for part in ("train_auc", "test_auc")}
+        result = info.fn(data.test, synthetic, categorical=data.categorical, seed=seed, real_train=data.train, **params)
+        # the AUC on the classifier's own training part is a diagnostic only, kept in the details
+        return {f"{info.name}_{part}_auc": {"mean": result[f"{part}_auc"], "own_split_auc": result[f"{part}_fit_auc"]}
+                for part in ("train", "test")}
+    tables = (data.train, data.test, synthetic)
+    if params.pop("space", "raw") == "normalised":
+        tables = tuple(_normalised(data, frame) for frame in tables)
     values = {}
-    for output, real in zip(info.outputs, (data.train, data.test)):
-        value = info.fn(real, synthetic, data.categorical, **params)
+    for output, real in zip(info.outputs, tables[:2]):
+        value = info.fn(real, tables[2], data.categorical, **params)
         values[output] = {"mean": float(value.mean()), **value.to_dict()} if hasattr(value, "to_dict") else value
     return values
 

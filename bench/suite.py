@@ -309,7 +309,7 @@ def _check_dataset(check: _Checker, value):
     if len(check.problems) > before:
         return None, cls.kind
     # the spec the dataset object will report, without reading any file: validation needs no data
-    return {"name": name, "params": dataclasses.asdict(build(cls.Params, params))}, cls.kind
+    return {"name": name, "version": cls.version, "params": dataclasses.asdict(build(cls.Params, params))}, cls.kind
 
 
 def _check_budget(check: _Checker, value, where: str, base: Budget) -> Budget:

@@ -43,6 +43,22 @@ class TableModel:
     def prepare(self, data) -> None:
         self.__dict__["transform"] = data.transform  # not a module: nothing to train or save
 
+    @torch.no_grad()
+    def sample(self, n: int, rows: str = "sample") -> torch.Tensor:
+        """n rows in [0, 1]-space from the prior: "sample" draws each value from the Gaussian
+        likelihood around the decoder mean (values may leave [0, 1]; turning them into a table
+        clips them, section 6.2), "mean" returns the decoder means."""
+        means = super().sample(n)
+        if rows == "mean":
+            return means
+        if rows != "sample":
+            raise ValueError(f"rows must be 'sample' or 'mean', got {rows!r}")
+        if self.config.likelihood == "bernoulli":
+            raise NotImplementedError("rows: sample needs the gaussian likelihood; a Bernoulli draw of "
+                                      "a [0, 1] value is 0 or 1 (use rows: mean)")
+        sigma = torch.exp(self.log_sigma.clamp(*map(math.log, SIGMA_RANGE)))
+        return means + sigma * torch.randn_like(means)
+
     def to_frame(self, rows: torch.Tensor):
         """Model output rows in [0, 1] -> a DataFrame in the table's own units (section 6.2's post-processing)."""
         return self.transform.inverse(rows.detach().float().cpu().numpy())

@@ -133,9 +133,15 @@ class TVAE(TableModel, Model):
         return self.synth
 
     @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        """n rows from ctgan's sampler, seeded from torch's global generator so that
-        `torch.manual_seed` makes samples repeatable."""
+    def sample(self, n: int, rows: str = "sample") -> torch.Tensor:
+        """n rows from the prior, seeded from torch's global generator so that `torch.manual_seed`
+        makes samples repeatable. "sample": ctgan's own sampler, which draws each continuous value
+        from N(decoder output, its learned sigma) (`DataTransformer.inverse_transform` with
+        sigmas); "mean": the decoder outputs without that noise."""
+        if rows == "mean":
+            return self.decode({"c": torch.randn(n, self.config.latent_dim, device=self.device)})
+        if rows != "sample":
+            raise ValueError(f"rows must be 'sample' or 'mean', got {rows!r}")
         synth = self._fitted()
         synth.set_random_state(int(torch.randint(0, 2**31 - 1, (1,))))
         synth.set_device(self.device)

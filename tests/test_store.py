@@ -166,3 +166,14 @@ def test_a_killed_runs_claims_lapse_at_once_on_its_host(good):
         assert b.acquire("s/job") is None  # its process is gone
     finally:
         b.close()
+
+
+def test_a_score_under_an_older_metric_version_or_params_is_not_done(good):
+    """A bumped metric version (its definition changed) or other params: the job is scored again."""
+    store = Store(good)
+    job = Job("A", "beta_tcvae", "1", {"beta": 1.0}, {}, 3, Budget(), {"name": "dsprites", "params": {}})
+    assert store.done("s", job.key, {"l1": ("1", {"num_points": 10})})
+    assert not store.done("s", job.key, {"l1": ("2", {"num_points": 10})})
+    assert not store.done("s", job.key, {"l1": ("1", {"num_points": 20})})
+    assert not store.done("s", job.key, {"l1": ("1", {"num_points": 10}), "l2": ("1", {"num_points": 10})})
+    store.close()

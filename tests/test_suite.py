@@ -169,26 +169,35 @@ def test_upstream_params_are_validated(tmp_path):
 def test_big_vae_is_matched_to_ms_vae_in_every_suite_with_both():
     from bench.data import load
 
+    matched = {}
     for name, shape in (("quickstart", load("dsprites", image_size=32).image_shape), ("cars3d", (3, 64, 64)),
                         ("smallnorb", (1, 64, 64))):
-        check_big_vae_matches_ms_vae(load_suite(SUITES / f"{name}.yaml"), shape)
+        matched[name] = check_big_vae_matches_ms_vae(load_suite(SUITES / f"{name}.yaml"), shape)
+    assert matched == {"quickstart": {"big_vae"}, "cars3d": {"big_vae", "big_beta_tcvae"},
+                       "smallnorb": {"big_vae", "big_beta_tcvae"}}
 
 
-def check_big_vae_matches_ms_vae(suite, shape):
+def check_big_vae_matches_ms_vae(suite, shape) -> set:
+    """Every capacity-matched entry (Big-VAE, Big-beta-TCVAE) targets MS-VAE's total; returns their models."""
+    import torch
+
     import models as zoo
     from bench.config import build
 
     def built(job):
         cls = zoo.get(job.model)
-        model = cls(build(cls.Config, job.params), shape)
+        with torch.device("meta"):  # counts only: the paper preset has ~10^8 parameters
+            model = cls(build(cls.Config, job.params), shape)
         if job.upstream:
             model.attach({slot: built(stage) for slot, stage in job.upstream})
         return model
 
     ms = built(next(j for j in suite.jobs if j.model == "ms_vae"))
-    big = next(j for j in suite.jobs if j.model == "big_vae")
-    assert big.params["target_params"] == ms.num_params()
-    assert abs(built(big).num_params() - ms.num_params()) < 0.05 * ms.num_params()
+    bigs = [j for j in suite.jobs if j.model in ("big_vae", "big_beta_tcvae") and j.seed == suite.jobs[0].seed]
+    for big in bigs:
+        assert big.params["target_params"] == ms.num_params(), big.display
+        assert abs(built(big).num_params() - ms.num_params()) < 0.05 * ms.num_params(), big.display
+    return {big.model for big in bigs}
 
 
 # --- hostile suites: each is a reproduction from the hostile-input sweep (scripts/hostile_sweep.py) ---
@@ -317,3 +326,15 @@ def test_ls_suites_lists_the_good_ones_beside_a_binary_file(tmp_path, capsys):
 def test_a_list_nested_thousands_deep_is_refused(tmp_path):
     [problem] = problems_of("name: " + "[" * 5000 + "]" * 5000 + "\n", tmp_path)
     assert "nested too deeply" in problem
+
+
+def test_a_datasets_version_is_part_of_every_job_key(monkeypatch):
+    """A changed simulator or reader (its version bumped) must retrain, never reuse old models."""
+    from bench import data
+
+    before = load_suite(SUITES / "credit.yaml")
+    assert all(job.dataset["version"] == data.get("credit").version for job in before.jobs)
+    monkeypatch.setattr(data.get("credit"), "version", "99")
+    after = load_suite(SUITES / "credit.yaml")
+    assert [job.key for job in before.jobs] != [job.key for job in after.jobs]
+    assert not {job.key for job in before.jobs} & {job.key for job in after.jobs}

@@ -11,6 +11,7 @@ from bench.budget import Budget
 from bench.cache import ArtifactCache
 from bench.data import load
 from bench.evaluate import synthetic_table
+from models.tabular import SIGMA_RANGE
 
 DATA = load("credit", n_rows=600, test_fraction=0.25)
 TABLE_MODELS = sorted(name for name, cls in zoo.registry().items() if "tables" in cls.supports)
@@ -60,8 +61,10 @@ def test_fit_lowers_the_loss_and_samples_a_table(name, trained):
     first, last = log[0]["loss"], np.mean([e["loss"] for e in log[-3:]])
     assert last < 0.9 * first, (first, last)
     torch.manual_seed(0)
-    rows = model.sample(7)
-    assert rows.shape == (7, 19) and rows.min() >= 0 and rows.max() <= 1
+    means = model.sample(7, rows="mean")
+    assert means.shape == (7, 19) and means.min() >= 0 and means.max() <= 1
+    rows = model.sample(7)  # drawn from the likelihood: may leave [0, 1]; to_frame clips (section 6.2)
+    assert rows.shape == (7, 19)
     frame = model.to_frame(rows)
     assert list(frame.columns) == list(DATA.train.columns)
     for column in DATA.categorical:  # categoricals come back as values the data has
@@ -69,6 +72,44 @@ def test_fit_lowers_the_loss_and_samples_a_table(name, trained):
     codes = model.encode(torch.from_numpy(DATA.transform(DATA.test)))
     assert codes["c"].shape == (len(DATA.test), 3)
     assert ("z" in codes) == (name == "tabular_ms_vae")
+
+
+@pytest.mark.parametrize("name", ["tabular_beta_tcvae", "tabular_ms_vae"])
+def test_rows_are_drawn_from_the_likelihood_around_the_means(name, trained):
+    """rows: sample = the decoder means of the same prior draw plus N(0, sigma) per feature, with
+    sigma the learned scale; clipping then leaves point masses at the ends of the range."""
+    model, _ = trained[name]
+    torch.manual_seed(1)
+    means = model.sample(4000, rows="mean")
+    torch.manual_seed(1)
+    rows = model.sample(4000, rows="sample")
+    sigma = torch.exp(model.log_sigma.clamp(*map(math.log, SIGMA_RANGE)))
+    torch.testing.assert_close((rows - means).std(0), sigma, rtol=0.06, atol=0)
+    below = (rows < 0).numpy()
+    assert below.any()
+    clipped = DATA.transform(model.to_frame(rows), clip=True)
+    np.testing.assert_allclose(clipped[below], 0, atol=1e-5)  # the column's minimum, as often as it was drawn
+    with pytest.raises(ValueError, match="rows"):
+        model.sample(3, rows="median")
+
+
+def test_tvae_samples_with_ctgans_sigmas_and_means_without(trained, monkeypatch):
+    """ctgan's TVAE draws each continuous value from N(output, its learned sigma) when it samples:
+    check that our rows: sample goes through that path, and rows: mean does not."""
+    from ctgan.data_transformer import DataTransformer
+
+    model, _ = trained["tvae"]
+    seen = []
+    original = DataTransformer.inverse_transform
+
+    def spy(self, data, sigmas=None):
+        seen.append(sigmas)
+        return original(self, data, sigmas)
+
+    monkeypatch.setattr(DataTransformer, "inverse_transform", spy)
+    model.sample(5)
+    model.sample(5, rows="mean")
+    assert seen[0] is not None and np.all(seen[0] > 0) and seen[1] is None
 
 
 @pytest.mark.parametrize("name", TABLE_MODELS)

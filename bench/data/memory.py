@@ -17,6 +17,7 @@ class InMemoryImages:
     `factors` (N, F) int64 and `pixel_max` (255, or 1 for binary images stored as 0/1)."""
 
     kind = "images"
+    version = "1"  # bump when the reader or resampling changes the arrays: it is part of every job key
     pixel_max = 255
 
     def __init__(self, params):
@@ -27,7 +28,7 @@ class InMemoryImages:
 
     @property
     def spec(self) -> dict:
-        return {"name": self.name, "params": dataclasses.asdict(self.params)}
+        return {"name": self.name, "version": self.version, "params": dataclasses.asdict(self.params)}
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

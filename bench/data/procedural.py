@@ -8,10 +8,11 @@ import torch
 
 class Procedural:
     kind = "images"
+    version = "1"  # bump when the images a seed gives change: it is part of every job key
 
     @property
     def spec(self) -> dict:
-        return {"name": self.name, "params": dataclasses.asdict(self.params)}
+        return {"name": self.name, "version": self.version, "params": dataclasses.asdict(self.params)}
 
     @property
     def data_shape(self) -> tuple[int, int, int]:

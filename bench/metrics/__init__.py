@@ -98,23 +98,32 @@ class KidParams:
         require(self.feature_steps >= 1, "feature_steps", f"{self.feature_steps} is below 1")
 
 
+# How a model's synthetic rows are made: "sample" draws each value from the model's likelihood
+# (its learned per-feature scale) and clips it to [0, 1], as section 6.2's post-processing implies
+# (values can leave [0, 1]); "mean" takes the decoder's mean, which no real table resembles.
+Rows = Literal["sample", "mean"]
+
+
+@dataclass(frozen=True)
+class TableParams:
+    rows: Rows = "sample"
+
+
 @dataclass(frozen=True)
 class JsdParams:
     bins: int = JSD_BINS  # histogram bins of continuous columns
+    space: Literal["normalised", "raw"] = "normalised"  # section 6.3.1: JSD of the normalised tables
+    rows: Rows = "sample"
 
     def __post_init__(self):
         require(self.bins >= 2, "bins", f"{self.bins} is below 2")
 
 
 @dataclass(frozen=True)
-class NoParams:
-    pass
-
-
-@dataclass(frozen=True)
 class C2stParams:
     classifier: Literal[CLASSIFIERS] = "xgboost"  # section 6.4: XGBoost, logistic regression, random forest
     test_fraction: float = 0.3  # of the real + synthetic union held out for the AUC
+    rows: Rows = "sample"
 
     def __post_init__(self):
         require(0 < self.test_fraction < 1, "test_fraction", f"{self.test_fraction} is not in (0, 1)")
@@ -171,19 +180,21 @@ METRICS: dict[str, MetricInfo] = {
                    "unbiased kernel inception distance (cubic kernel) in the domain features, or in "
                    "Inception's with space: inception; dataset vs reconstructions and vs samples",
                    outputs={"kid_recon": False, "kid_sample": False}),
-        MetricInfo("jsd", jsd_per_feature, False, "1", "tables", JsdParams,
-                   "mean per-feature Jensen-Shannon divergence (base 2) of the synthetic table against "
-                   "D_train and against D_test (per-feature values kept in the details)",
+        MetricInfo("jsd", jsd_per_feature, False, "2", "tables", JsdParams,
+                   "mean per-feature Jensen-Shannon divergence (the divergence, base 2, not its square root) "
+                   "of the normalised synthetic table against D_train and against D_test (section 6.3.1; "
+                   "per-feature values kept in the details)",
                    outputs={"jsd_train": False, "jsd_test": False}, kind="tables"),
-        MetricInfo("correlation_difference", correlation_difference, False, "1", "tables", NoParams,
+        MetricInfo("correlation_difference", correlation_difference, False, "2", "tables", TableParams,
                    "Frobenius norm of the difference of association matrices (Pearson / Theil's U / "
                    "correlation ratio), synthetic against D_train and against D_test",
                    outputs={"cd_train": False, "cd_test": False}, kind="tables"),
         # an AUC below 0.5 is as telling as one above, but a classifier that separates the sets learns
         # to rank real rows up: in practice AUC >= 0.5, and lower is better
-        MetricInfo("c2st", c2st, False, "1", "detection", C2stParams,
-                   "classifier two-sample test, D_test (1) against the synthetic table (0): raw ROC AUC on the "
-                   "classifier's training and held-out parts; 0.5 means indistinguishable",
+        MetricInfo("c2st", c2st, False, "2", "detection", C2stParams,
+                   "classifier two-sample test (section 6.3.2): raw held-out ROC AUC separating real rows (1) "
+                   "from the synthetic table (0); Test: D_test as the real set, Train: a D_test-sized sample "
+                   "of D_train; 0.5 means indistinguishable",
                    outputs={"c2st_train_auc": False, "c2st_test_auc": False}, kind="tables"),
     ]
 }

@@ -39,9 +39,12 @@ def _split(real, synthetic, categorical):
 
 
 def jsd_per_feature(real: pd.DataFrame, synthetic: pd.DataFrame, categorical=(), bins: int = JSD_BINS) -> pd.Series:
-    """JSD per column, base 2. Categorical columns compare category frequencies (a category
-    only one side has counts as zero on the other); continuous columns compare histograms
-    on `bins` shared edges spanning both tables' joint min-max range."""
+    """JSD per column: the divergence itself, base 2, in [0, 1] (not its square root, the
+    Jensen-Shannon distance). The paper applies it to the normalised tables (section 6.3.1): the
+    evaluator passes them so; this function compares whatever values it is given.
+    Categorical columns compare category frequencies (a category only one side has counts as
+    zero on the other); continuous columns compare histograms on `bins` shared edges spanning
+    both tables' joint min-max range."""
     cats, _ = _split(real, synthetic, categorical)
     values = {}
     for column in real.columns:
@@ -164,24 +167,45 @@ def _classifier(name: str, seed: int):
     raise ValueError(f"unknown classifier {name!r}; expected one of {', '.join(CLASSIFIERS)}")
 
 
-def c2st(real: pd.DataFrame, synthetic: pd.DataFrame, classifier: str = "xgboost", categorical=(), seed: int = 0,
-         test_fraction: float = 0.3) -> dict:
-    """Classifier two-sample test (section 6.3.2): label real 1 and synthetic 0, split the union
-    (stratified), train `classifier`, and return its raw ROC AUC on both parts,
-    {"train_auc", "test_auc"}. 0.5: indistinguishable. Categorical columns are one-hot encoded
-    over both tables together, so a category only one table has is simply another column."""
+def _detection(real: pd.DataFrame, fake: pd.DataFrame, classifier: str, cats, seed: int,
+               test_fraction: float) -> tuple[float, float]:
+    """Steps (3)-(5) of section 6.3.2 for one real set: (AUC on the held-out part, AUC on the
+    classifier's own training part)."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    if classifier not in CLASSIFIERS:
-        raise ValueError(f"unknown classifier {classifier!r}; expected one of {', '.join(CLASSIFIERS)}")
-    cats, _ = _split(real, synthetic, categorical)
-    fake = match_precision(real, synthetic, cats)
     both = pd.concat([real, fake], ignore_index=True)
     both[cats] = both[cats].astype(str)
     x = pd.get_dummies(both, columns=cats, dtype=np.float32).to_numpy(np.float32)
     y = np.concatenate([np.ones(len(real)), np.zeros(len(fake))]).astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed)
-    model = _classifier(classifier, seed).fit(x_train, y_train)
-    return {"train_auc": float(roc_auc_score(y_train, model.predict_proba(x_train)[:, 1])),
-            "test_auc": float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]))}
+    x_fit, x_held, y_fit, y_held = train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed)
+    model = _classifier(classifier, seed).fit(x_fit, y_fit)
+    return (float(roc_auc_score(y_held, model.predict_proba(x_held)[:, 1])),
+            float(roc_auc_score(y_fit, model.predict_proba(x_fit)[:, 1])))
+
+
+def c2st(real: pd.DataFrame, synthetic: pd.DataFrame, classifier: str = "xgboost", categorical=(), seed: int = 0,
+         test_fraction: float = 0.3, real_train: pd.DataFrame | None = None) -> dict:
+    """Classifier two-sample test (section 6.3.2): label the real rows 1 and the synthetic rows 0,
+    split the union (stratified), train `classifier` on one part and return its raw ROC AUC on
+    the held-out part. 0.5: indistinguishable.
+
+    `real` is D_test, giving "test_auc" (the paper's Table 2, Test). With `real_train` (D_train),
+    "train_auc" repeats the same test with a |D_test|-sized sample of D_train as the real set:
+    the Train column, which parallels Table 1's comparison with D_train. The AUC on the
+    classifier's own training part is kept only as a diagnostic ("*_fit_auc"); it is near 1 for
+    any flexible classifier, and is not what Table 2 reports (there Train ~ Test).
+
+    Categorical columns are one-hot encoded over both tables together, so a category only one
+    table has is simply another column."""
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"unknown classifier {classifier!r}; expected one of {', '.join(CLASSIFIERS)}")
+    cats, _ = _split(real, synthetic, categorical)
+    fake = match_precision(real, synthetic, cats)
+    result = dict(zip(("test_auc", "test_fit_auc"), _detection(real, fake, classifier, cats, seed, test_fraction)))
+    if real_train is not None:
+        if len(real_train) < len(real):
+            raise ValueError(f"real_train has {len(real_train)} rows, fewer than the {len(real)} of real")
+        sample = real_train.sample(len(real), random_state=seed, replace=False).reset_index(drop=True)
+        result.update(zip(("train_auc", "train_fit_auc"), _detection(sample, fake, classifier, cats, seed, test_fraction)))
+    return result
