@@ -45,8 +45,23 @@ def codes(model, images: np.ndarray, representation: str = "mean", seed: int = 0
 
 
 @torch.no_grad()
-def reconstructions(model, images: np.ndarray) -> np.ndarray:
-    return np.concatenate([model.reconstruct(x).float().cpu().numpy() for x in _batches(images, model.device)])
+def reconstructions(model, images: np.ndarray, protocol: str = "sample", seed: int = 0) -> np.ndarray:
+    """Each image decoded from its code: "sample" draws one c ~ q(c|x) per image (appendix J, and
+    disentanglement-lib's reconstructions; MS-VAE's Y is decoded from that c), from a stream
+    seeded by `seed`, so an image keeps its c across metrics and runs; "mean" decodes E[c|x]."""
+    if protocol not in ("sample", "mean"):
+        raise ValueError(f"reconstruction must be 'sample' or 'mean', got {protocol!r}")
+    noise = torch.Generator().manual_seed(seed) if protocol == "sample" else None  # CPU: same draws on any device
+    return np.concatenate([model.reconstruct(x, c_noise=noise).float().cpu().numpy()
+                           for x in _batches(images, model.device)])
+
+
+def _reconstructed(model, images, params, seed, memo) -> np.ndarray:
+    """The reconstructions of the evaluation images under the metric's protocol, made once per job."""
+    key = ("reconstructions", params["reconstruction"], params["num_points"])  # num_points names the image set
+    if key not in memo:
+        memo[key] = reconstructions(model, images, params["reconstruction"], seed)
+    return memo[key]
 
 
 @torch.no_grad()
@@ -57,6 +72,14 @@ def conditioning_codes(model, images: np.ndarray, seed: int) -> dict:
     generator = torch.Generator(device="cpu").manual_seed(seed)
     parts = [model.conditioning_codes(x, generator) for x in _batches(images, model.device)]
     return {k: np.concatenate([p[k].float().cpu().numpy() for p in parts]) for k in parts[0]}
+
+
+@torch.no_grad()
+def elbo_terms(model, images: np.ndarray, seed: int, samples: int = 1) -> dict:
+    """Batched `model.elbo`: per-image ELBO terms, the posterior noise from one CPU stream seeded by `seed`."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    parts = [model.elbo(x, generator, samples) for x in _batches(images, model.device)]
+    return {k: np.concatenate([p[k].double().cpu().numpy() for p in parts]) for k in parts[0]}
 
 
 class Missing(str):
@@ -92,13 +115,15 @@ def _feature_scores(info, params, model, data, images, seed, spaces, memo) -> di
         warnings.warn(f"{len(images)} images for 2048 Inception features: the covariance is singular and "
                       f"the score biased upwards; use num_points >= {FID_MIN_POINTS}", RuntimeWarning)
     real = spaces.reference(extractor, data, images)
-    extra = {k: v for k, v in params.items() if k not in ("num_points", "space", "feature_seed", "feature_steps")}
+    extra = {k: v for k, v in params.items()
+             if k not in ("num_points", "space", "feature_seed", "feature_steps", "reconstruction")}
     if "seed" in inspect.signature(info.fn).parameters:  # KID's random subsets
         extra["seed"] = seed
     values = {}
-    for variant, make in (("recon", lambda: reconstructions(model, images)),
+    for variant, make in (("recon", lambda: _reconstructed(model, images, params, seed, memo)),
                           ("sample", lambda: generated(model, len(images), seed))):
-        key = (extractor.space, id(extractor), variant, len(images))
+        protocol = params["reconstruction"] if variant == "recon" else None
+        key = (extractor.space, id(extractor), variant, protocol, params["num_points"])
         if key not in memo:
             try:
                 memo[key] = extractor(make())
@@ -155,11 +180,14 @@ def _compute(info, params, model, data, images, factors, seed, spaces, memo) -> 
         return _table_scores(info, params, model, data, seed, memo)
     if info.needs == "features":
         return _feature_scores(info, params, model, data, images, seed, spaces, memo)
-    if info.needs == "codes":
-        return {info.name: info.fn(codes(model, images, params["representation"], seed), factors,
+    if info.needs == "codes":  # disentanglement scores: on the factors the dataset declares for them
+        scored = factors[:, list(data.disentanglement_factors)] if data.disentanglement_factors else factors
+        return {info.name: info.fn(codes(model, images, params["representation"], seed), scored,
                                    num_bins=params["num_bins"])}
     if info.needs == "reconstructions":
-        return {info.name: info.fn(images, reconstructions(model, images))}
+        return {info.name: info.fn(images, _reconstructed(model, images, params, seed, memo))}
+    if info.needs == "elbo":
+        return {info.name: info.fn(**elbo_terms(model, images, seed, params["samples"]))}
     if info.needs == "conditioning":
         views = conditioning_codes(model, images, seed)
         return {out: info.fn(views["C_R"], views[CONDITIONING_VIEWS[out]], params["num_bins"]) for out in info.outputs}
@@ -190,7 +218,7 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
 
     def sample(n):
         if (seed, n) not in samples:  # a stream of its own ([seed, 1]): never the training batches
-            drawn = data.sample(n, np.random.default_rng([seed, 1]))
+            drawn = data.every_image() if n == "all" else data.sample(n, np.random.default_rng([seed, 1]))
             if sum(images.nbytes for images, _ in samples.values()) + drawn[0].nbytes > SAMPLE_CACHE_BYTES:
                 samples.clear()
             samples[seed, n] = drawn

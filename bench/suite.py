@@ -24,7 +24,8 @@ TOP_LEVEL = {"name", "description", "dataset", "models", "seeds", "budget", "met
 MODEL_ENTRY = {"model", "label", "params", "budget"}
 PLOT_KINDS = {  # each plot and the kinds of dataset it can be drawn for
     "score_vs_beta": {"images", "tables"},
-    **dict.fromkeys(["conditioning", "downstream", "reconstructions", "traversals"], {"images"}),
+    **dict.fromkeys(["conditioning", "downstream", "reconstructions", "traversals", "latent_size", "y_variability"],
+                    {"images"}),
     **dict.fromkeys(["paper_tables", "latent_correlation", "latent_perturbation", "feature_distributions",
                      "jsd_by_feature", "sweep_heatmap"], {"tables"}),
 }
@@ -268,6 +269,11 @@ def parse_suite(raw, path: str = "<suite>", max_jobs: int = MAX_JOBS) -> Suite:
             if needs_factors and METRICS[spec.name].kind == data_kind:
                 check.add(f"metrics[{i}]", f"{spec.name} needs ground-truth factors, and dataset "
                                            f"{dataset_spec['name']} has none")
+    if dataset_spec and not hasattr(datasets.get(dataset_spec["name"]), "every_image"):
+        for i, spec in enumerate(metrics):
+            if spec.params.get("num_points") == "all":
+                check.add(f"metrics[{i}]", f"num_points: all scores every image of a dataset held in memory, and "
+                                           f"{dataset_spec['name']} draws its images; give a number")
     plots = raw.get("plots", [])
     if not isinstance(plots, list):
         check.add("plots", f"expected a list, got {_type_name(plots)}")

@@ -25,6 +25,17 @@ class NoConfig:
     pass
 
 
+def posterior_c(mean: torch.Tensor, logvar: torch.Tensor, c_noise=None) -> torch.Tensor:
+    """c from q(c|x) = N(mean, exp(logvar)): the mean when `c_noise` is None, else the sample
+    mean + sigma * noise, the noise given as a standard-normal tensor of mean's shape or drawn
+    from a torch.Generator (on the CPU, so that a seed gives the same draws on any device)."""
+    if c_noise is None:
+        return mean
+    if isinstance(c_noise, torch.Generator):
+        c_noise = torch.randn(mean.shape, generator=c_noise)
+    return mean + c_noise.to(mean.device, mean.dtype) * torch.exp(0.5 * logvar)
+
+
 class Model(torch.nn.Module):
     name: str = ""  # registry name; empty for abstract bases
     version: str = "1"  # bump when training or architecture changes: it is part of the cache key
@@ -53,7 +64,11 @@ class Model(torch.nn.Module):
         raise NotImplementedError(f"{self.name} builds on no upstream stage")
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """(loss, parts) for one batch. A model whose `uses_index` is true is also given
+        `index=`: each image's index in the dataset (its factor-grid index for procedural sets)."""
         raise NotImplementedError
+
+    uses_index = False  # True: training_loss needs each image's dataset index (see above)
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p(x | logits) summed over an item's values, mean over the batch: Bernoulli, as
@@ -69,6 +84,13 @@ class Model(torch.nn.Module):
     def sample(self, n: int) -> torch.Tensor:
         raise NotImplementedError
 
+    def elbo(self, x: torch.Tensor, generator: torch.Generator, samples: int = 1) -> dict:
+        """Per-image evidence lower bound terms in nats, for `bench.metrics.elbo`: {"log_likelihood":
+        (n,), "kl": (n,), and any named parts of kl}, ELBO = log_likelihood - kl <= log p(x). The
+        expectation over the posterior is estimated from `samples` draws, their noise drawn from
+        `generator` (a CPU torch.Generator, so that a seed gives the same draws on any device)."""
+        raise NotImplementedError(f"{self.name} defines no ELBO")
+
     # --- shared behaviour --------------------------------------------------------------
     @property
     def device(self) -> torch.device:
@@ -77,9 +99,17 @@ class Model(torch.nn.Module):
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def log_likelihood(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x | logits) per item: minus `reconstruction_loss` taken one item at a time, so that the
+        ELBO uses exactly the likelihood the model trains with (a subclass's own included)."""
+        return -torch.stack([self.reconstruction_loss(lg[None], item[None]) for lg, item in zip(logits, x)])
+
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
+    def reconstruct(self, x: torch.Tensor, c_noise=None) -> torch.Tensor:
+        """Decode x's code: from the posterior mean of c, or with `c_noise` (a tensor or a
+        torch.Generator, see `posterior_c`) from one posterior sample c ~ q(c|x), the paper's
+        protocol (appendix J) and disentanglement-lib's."""
+        return self.decode(self.encode(x) if c_noise is None else self.encode(x, c_noise=c_noise))
 
     @torch.no_grad()
     def traverse(self, x: torch.Tensor, dim: int, values) -> torch.Tensor:
@@ -104,9 +134,14 @@ class Model(torch.nn.Module):
         self.train()
         bar = tqdm(range(1, budget.steps + 1), desc=desc or self.name, disable=None if progress else True,  # None: off when not a terminal
                    leave=False, dynamic_ncols=True, unit="step")
+        self.__dict__["fit_seed"] = seed  # what index-derived noise is seeded with (not saved: derived)
         for step in bar:
-            x = data.batch(budget.batch_size, rng, self.device)
-            loss, parts = self.training_loss(x)
+            if self.uses_index:
+                x, index = data.batch(budget.batch_size, rng, self.device, with_index=True)
+                loss, parts = self.training_loss(x, index=index)
+            else:
+                x = data.batch(budget.batch_size, rng, self.device)
+                loss, parts = self.training_loss(x)
             value = loss.item()
             if not math.isfinite(value):
                 raise TrainingDiverged(f"loss became {value} at step {step} of {budget.steps}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from bench.config import require
-from models._base import Model
+from models._base import Model, posterior_c
 from models._nets import ConvEncoder, DeconvDecoder
 
 
@@ -76,9 +76,10 @@ class BetaTCVAE(Model):
         return loss, {"reconstruction": reconstruction.item(), "kl": kl.item(), "tc": tc.item()}
 
     @torch.no_grad()
-    def encode(self, x):
+    def encode(self, x, c_noise=None):
+        """{"c", "c_logvar"}: c is the posterior mean, or a posterior sample given `c_noise`."""
         mean, logvar = self.encoder(x)
-        return {"c": mean, "c_logvar": logvar}
+        return {"c": posterior_c(mean, logvar, c_noise), "c_logvar": logvar}
 
     @torch.no_grad()
     def decode(self, codes):
@@ -87,6 +88,16 @@ class BetaTCVAE(Model):
     @torch.no_grad()
     def sample(self, n):
         return self.decode({"c": torch.randn(n, self.config.latent_size, device=self.device)})
+
+    @torch.no_grad()
+    def elbo(self, x, generator, samples=1):
+        """Per image: E_q(c|x)[log p(x|c)] from `samples` draws c ~ q(c|x), and the KL to N(0, I) in closed
+        form (Kingma & Welling 2014, eq. 3 and appendix B). It does not depend on beta: at beta = 1 it
+        is minus the training loss (the TC term then has weight 0)."""
+        mean, logvar = self.encoder(x)
+        log_likelihood = sum(self.log_likelihood(self.decoder(posterior_c(mean, logvar, generator)), x)
+                             for _ in range(samples)) / samples
+        return {"log_likelihood": log_likelihood, "kl": gaussian_kl(mean, logvar)}
 
 
 @dataclass(frozen=True)

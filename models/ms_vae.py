@@ -38,12 +38,13 @@ G comes in two presets (`architecture`):
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bench.config import require
-from models._base import Model
+from models._base import Model, posterior_c
 from models._nets import ConvEncoder
 from models.beta_tcvae import gaussian_kl
 
@@ -55,9 +56,12 @@ class MSVAEConfig:
     latent_dim: int = 10  # |C|, stage one's latent size
     z_dim: int = 5  # |Z|: 5 for Cars3D, 10 for SmallNORB in the paper
     kl_weight: float = 1.0
-    y_from: Literal["mean", "sample"] = "mean"  # appendix E.1: means converge faster
+    # how stage one's c is taken from q(c|x) for Y, in training and in reconstructions: "sample",
+    # one c ~ q(c|x) per x, fixed (appendix J: the paper's quantitative protocol); "mean": E[c|x].
+    # Either way Y is the decoder's mean for that c (appendix E.1).
+    y_from: Literal["mean", "sample"] = "sample"
     y_space: Literal["probability", "logits"] = "probability"
-    y_per_x: int = 1  # appendix J draws 10 ys per x (with y_from: sample)
+    y_per_x: int = 1  # appendix J draws 10 cs (so 10 ys) per x for CelebA (with y_from: sample)
     modulation: Literal["channel", "spatial"] = "channel"  # spatial: the authors' reference code
     width: int = 32  # channels of G's first block (small preset only)
     architecture: Literal["small", "paper"] = "small"  # G's preset: see the module docstring
@@ -192,14 +196,24 @@ class MSVAE(Model):
         """Stage two plus stage one: the paper's capacity comparison counts both."""
         return super().num_params() + self._stage_one().num_params()
 
+    @property
+    def uses_index(self) -> bool:
+        return self.config.y_from == "sample"  # each x keeps its own c: drawn from its index
+
+    def c_noise(self, index) -> torch.Tensor:
+        """Standard-normal noise for y_per_x draws of c per image, a function of the image's
+        dataset index and the training seed alone: the same x always gets the same c
+        (appendix J's paired training set is built once), however often it is drawn."""
+        seed, latent = getattr(self, "fit_seed", 0), self._stage_one().config.latent_size
+        rows = [np.random.default_rng([seed, int(i), k]).standard_normal(latent)
+                for i in np.asarray(index).reshape(-1) for k in range(self.config.y_per_x)]
+        return torch.from_numpy(np.stack(rows).astype(np.float32))
+
     @torch.no_grad()
-    def paired_y(self, x, sample: bool = False):
-        """y for each x from stage one: (probabilities, G's input) per `y_space`."""
-        codes = self._stage_one().encode(x)
-        c = codes["c"]
-        if sample:
-            c = c + torch.randn_like(c) * torch.exp(0.5 * codes["c_logvar"])
-        probabilities = self._stage_one().decode({**codes, "c": c})
+    def paired_y(self, x, c_noise=None):
+        """y for each x from stage one, c its posterior mean or the sample `c_noise` gives:
+        (probabilities, G's input) per `y_space`."""
+        probabilities = self._stage_one().decode(self._stage_one().encode(x, c_noise=c_noise))
         return probabilities, self._as_input(probabilities)
 
     def _as_input(self, probabilities):
@@ -207,10 +221,15 @@ class MSVAE(Model):
             return torch.logit(probabilities, eps=1e-6)
         return probabilities
 
-    def training_loss(self, x):
+    def training_loss(self, x, index=None):
+        c_noise = None
+        if self.config.y_from == "sample":
+            if index is None:
+                raise ValueError("y_from: sample needs each image's dataset index (Model.fit passes it)")
+            c_noise = self.c_noise(index)
         if self.config.y_per_x > 1:
             x = x.repeat_interleave(self.config.y_per_x, dim=0)
-        y, y_input = self.paired_y(x, sample=self.config.y_from == "sample")
+        y, y_input = self.paired_y(x, c_noise)
         mean, logvar = self.encoder(x - y)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         logits = self.generator(y_input, z)
@@ -219,8 +238,10 @@ class MSVAE(Model):
         return reconstruction + self.config.kl_weight * kl, {"reconstruction": reconstruction.item(), "kl": kl.item()}
 
     @torch.no_grad()
-    def encode(self, x):
-        codes = self._stage_one().encode(x)
+    def encode(self, x, c_noise=None):
+        """Stage one's c (its posterior mean, or a sample given `c_noise`), and R's z for x - y
+        with y decoded from that c."""
+        codes = self._stage_one().encode(x, c_noise=c_noise)
         y = self._stage_one().decode(codes)
         z_mean, z_logvar = self.encoder(x - y)
         return {"c": codes["c"], "c_logvar": codes["c_logvar"], "z": z_mean, "z_logvar": z_logvar}
@@ -240,6 +261,30 @@ class MSVAE(Model):
         c = torch.randn(n, self._stage_one().config.latent_size, device=self.device)
         z = torch.randn(n, self.config.z_dim, device=self.device)
         return self.decode({"c": c, "z": z})
+
+    @torch.no_grad()
+    def elbo(self, x, generator, samples=1):
+        """The ELBO of the generative model `sample` draws from, c ~ N(0, I), z ~ N(0, I),
+        x ~ Bernoulli(G(Y(c), z)) with Y(c) stage one's decoder mean, under the posterior
+        q(c|x) q(z|x, Y(c)) (stage one's encoder, then R on x - Y):
+            E_q[log p(x | Y(c), z)] - KL(q(c|x) || p(c)) - E_q(c|x)[KL(q(z|x, Y(c)) || p(z))],
+        a lower bound on this model's log p(x), so comparable with a single-stage VAE's ELBO
+        (appendix B compares ELBOs across |C|). Each draw takes a new c and a z given its Y; the KL of
+        z is averaged over the draws. kl_c and kl_z are returned as parts: log_likelihood - kl_z is
+        stage two's conditional ELBO given that Y, a bound on log p(x | Y) and not comparable."""
+        stage_one = self._stage_one()
+        codes = stage_one.encode(x)  # c: the posterior mean
+        mean, logvar = codes["c"], codes["c_logvar"]
+        log_likelihood, kl_z = 0.0, 0.0
+        for _ in range(samples):
+            y = stage_one.decode({**codes, "c": posterior_c(mean, logvar, generator)})
+            z_mean, z_logvar = self.encoder(x - y)
+            logits = self.generator(self._as_input(y), posterior_c(z_mean, z_logvar, generator))
+            log_likelihood = log_likelihood + self.log_likelihood(logits, x)
+            kl_z = kl_z + gaussian_kl(z_mean, z_logvar)
+        kl_c = gaussian_kl(mean, logvar)
+        return {"log_likelihood": log_likelihood / samples, "kl": kl_c + kl_z / samples,
+                "kl_c": kl_c, "kl_z": kl_z / samples}
 
     @torch.no_grad()
     def conditioning_codes(self, x, generator: torch.Generator) -> dict:

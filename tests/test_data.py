@@ -50,6 +50,28 @@ def test_factors_control_what_is_drawn():
     assert len({im.tobytes() for im in shapes}) == 3
 
 
+def _box(image):
+    """(first column, last column, first row, last row) of the drawn pixels."""
+    cols, rows = np.flatnonzero(image.any(0)), np.flatnonzero(image.any(1))
+    return cols[0], cols[-1], rows[0], rows[-1]
+
+
+def test_sprites_have_the_real_dsprites_geometry():
+    # bounding boxes of the real sprites at 64 px, measured on dsprites.gif of
+    # github.com/deepmind/dsprites-dataset (frames with these factors, orientation 0)
+    data = load("dsprites", image_size=64)
+
+    def draw(shape, scale, x, y):
+        return _box(data.render(np.array([[shape, scale, 0, x, y]]))[0, 0])
+
+    assert draw(0, 5, 0, 0) == (6, 25, 6, 25)  # scale-1 square: 20 px, centred 16 px from the edge
+    assert draw(0, 0, 0, 0) == (11, 20, 11, 20)  # scale 0.5: 10 px
+    assert draw(0, 5, 31, 31) == (38, 57, 38, 57)  # pos 1: centred 48 px from the edge
+    assert draw(1, 5, 0, 0) == (3, 28, 9, 22)  # ellipse 26 x 14 px
+    left, right, top, bottom = draw(2, 5, 0, 0)  # heart 20 x 17 px: columns 6-25, rows 7-23
+    assert (left, right, top) == (6, 25, 7) and bottom in (22, 23)  # its thin point may miss pixel centres
+
+
 def test_orientation_endpoints_coincide_as_in_dsprites():
     data = load("dsprites", image_size=64)
     first, last = data.render(np.array([[2, 5, 0, 10, 20], [2, 5, 39, 10, 20]]))

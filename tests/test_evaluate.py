@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
 
 import models as zoo
@@ -62,6 +63,7 @@ def test_metric_warnings_are_kept_with_the_score(monkeypatch):
 
     class OneShape:  # dSprites restricted to squares: the shape factor is constant
         image_shape = DATA.image_shape
+        disentanglement_factors = None
 
         def sample(self, n, rng):
             images, factors = DATA.sample(n, rng)
@@ -71,3 +73,48 @@ def test_metric_warnings_are_kept_with_the_score(monkeypatch):
     [score] = evaluate(model, OneShape(), [spec("mig", num_points=200)], seed=0)
     assert score["value"] is not None
     assert score["details"]["warnings"] == ["MIG: factor column(s) [0] are constant in this sample and are left out"]
+
+
+def test_smallnorb_scores_mig_on_disentanglement_libs_four_factors():
+    """disentanglement-lib's norb.py (and so the paper) scores MIG on latent_factor_indices
+    [0, 2, 3, 4]: instance is left out. A code that holds those four factors exactly, one per
+    dimension, and nothing of instance has MIG 1 on them; over all five it would be 0.8."""
+    from bench.data import get
+
+    norb = get("smallnorb")
+    assert norb.disentanglement_factors == (0, 2, 3, 4)
+    assert [norb.factor_names[i] for i in norb.disentanglement_factors] == ["category", "elevation", "azimuth",
+                                                                           "lighting"]
+
+    class NorbLike:  # images that carry their factors as pixels
+        image_shape = (1, 1, 5)
+        factor_sizes = norb.factor_sizes
+        disentanglement_factors = norb.disentanglement_factors
+
+        def sample(self, n, rng):
+            factors = np.stack([rng.integers(0, s, n) for s in self.factor_sizes], 1)
+            return factors[:, None, None, :].astype(np.float32), factors
+
+    class Reader(torch.nn.Module):  # c = category, elevation, azimuth, lighting: no instance
+        device = torch.device("cpu")
+
+        def encode(self, x):
+            return {"c": x.flatten(1)[:, [0, 2, 3, 4]]}
+
+    [score] = evaluate(Reader(), NorbLike(), [spec("mig", num_points=5000)], seed=0)
+    assert score["value"] == pytest.approx(1.0, abs=0.01)
+    NorbLike.disentanglement_factors = None
+    [score] = evaluate(Reader(), NorbLike(), [spec("mig", num_points=5000)], seed=0)
+    assert score["value"] == pytest.approx(0.8, abs=0.01)
+
+
+def test_num_points_all_scores_every_image_once():
+    digits = load("digits")
+    cls = zoo.get("beta_tcvae")
+    torch.manual_seed(0)
+    model = cls(cls.Config(latent_dim=3), digits.image_shape).eval()
+    [score] = evaluate(model, digits, [spec("l1", num_points="all", reconstruction="mean")], seed=0)
+    assert score["details"]["num_points"] == 1797
+    images, _ = digits.every_image()
+    expected = np.abs(model.reconstruct(torch.from_numpy(images)).numpy() - images).mean()
+    assert score["value"] == pytest.approx(expected, rel=1e-5)

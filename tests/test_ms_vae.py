@@ -71,7 +71,7 @@ def test_interface_shapes(trained):
     assert all(v.shape == (6, 4) for v in views.values())
 
 
-@pytest.mark.parametrize("options", [{"modulation": "spatial"}, {"y_space": "logits"},
+@pytest.mark.parametrize("options", [{"modulation": "spatial"}, {"y_space": "logits"}, {"y_from": "mean"},
                                      {"y_from": "sample", "y_per_x": 3}])
 def test_options_train(options):
     stage_one = zoo.get("beta_tcvae")(zoo.get("beta_tcvae").Config(latent_dim=3), DATA.image_shape)
@@ -88,3 +88,49 @@ def test_unattached_ms_vae_says_what_is_missing():
     model = cls(cls.Config(latent_dim=3, z_dim=2, width=8), DATA.image_shape)
     with pytest.raises(RuntimeError, match="needs its trained stage one"):
         model.encode(torch.zeros(1, *DATA.image_shape))
+
+
+def test_y_from_sample_draws_one_c_per_x_fixed_by_its_index():
+    """Appendix J: the paired set holds one c ~ q(c|x) per x. Procedural data draw new images
+    each step, so c's noise comes from the image's factor-grid index: the same x, drawn at any
+    step, gets the same c; another x another."""
+    stage_one = zoo.get("beta_tcvae")(zoo.get("beta_tcvae").Config(latent_dim=3), DATA.image_shape)
+    cls = zoo.get("ms_vae")
+    model = cls(cls.Config(latent_dim=3, z_dim=2, width=8, y_per_x=2), DATA.image_shape)
+    assert model.config.y_from == "sample" and model.uses_index  # the paper's protocol is the default
+    model.attach({"stage_one": stage_one})
+    model.__dict__["fit_seed"] = 4
+    noise = model.c_noise(np.array([5, 9, 5]))
+    assert noise.shape == (6, 3)  # y_per_x draws per image, each its own
+    torch.testing.assert_close(noise[:2], noise[4:])
+    assert not torch.allclose(noise[0], noise[1]) and not torch.allclose(noise[0], noise[2])
+
+    seen = []
+    real = model.paired_y
+    model.paired_y = lambda x, c_noise=None: seen.append(real(x, c_noise)[0]) or real(x, c_noise)
+    x, index = DATA.batch(4, np.random.default_rng(0), "cpu", with_index=True)
+    np.testing.assert_array_equal(DATA.render(np.stack(np.unravel_index(index, DATA.factor_sizes), 1)), x.numpy())
+    model.training_loss(x, index=index)
+    model.training_loss(x.flip(0), index=index[::-1])  # the same images at another step, in another order
+    torch.testing.assert_close(seen[0], seen[1].view(4, 2, *DATA.image_shape).flip(0).reshape(seen[0].shape))
+    with pytest.raises(ValueError, match="index"):
+        model.training_loss(x)
+
+
+def test_sampled_reconstructions_decode_one_posterior_draw_per_image(trained):
+    """The reconstruction protocol: "sample" decodes c ~ q(c|x) (MS-VAE: Y from that c), seeded,
+    the same across calls; "mean" decodes E[c|x]."""
+    from bench.evaluate import reconstructions
+
+    stage_one, _, model, _ = trained
+    images = DATA.sample(40, 2)[0]
+    x = torch.from_numpy(images)
+    codes = stage_one.encode(x)
+    noise = torch.randn(codes["c"].shape, generator=torch.Generator().manual_seed(7))
+    expected = stage_one.decode({"c": codes["c"] + noise * torch.exp(0.5 * codes["c_logvar"])}).numpy()
+    np.testing.assert_allclose(reconstructions(stage_one, images, "sample", seed=7), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(reconstructions(model, images, "sample", 7), reconstructions(model, images, "sample", 7))
+    np.testing.assert_allclose(reconstructions(model, images, "mean"), model.reconstruct(x).numpy(), rtol=1e-5, atol=1e-6)
+    sampled = model.encode(x, c_noise=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(sampled["c"], codes["c"] + noise * torch.exp(0.5 * codes["c_logvar"]))
+    assert not np.allclose(reconstructions(model, images, "sample", 7), reconstructions(model, images, "mean"))

@@ -191,3 +191,23 @@ def test_user_text_is_escaped_and_never_a_formula(tmp_path):
     assert "'=HYPERLINK(\"http://x\")" in set(table["label"]) and "a|b" in set(table["label"])
     page = (tmp_path / "out/leaderboard.html").read_text()
     assert "<script>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page and "<h1>Leaderboard: s</h1>" in page
+
+
+def test_the_conditioning_bias_floor_is_printed_beside_m4(tmp_path):
+    """M4 cannot go below what two independent codes score at its sample size: the leaderboard says
+    how much that is, for the N and bins the suite uses (0.0297 at 2,000 points, 0.0063 at 10,000)."""
+    from bench.metrics.conditioning import independence_floor
+
+    assert independence_floor(2000) == pytest.approx(0.0297, abs=5e-4)
+    assert independence_floor(10_000) == pytest.approx(0.0063, abs=3e-4)
+    assert independence_floor(48_600) < independence_floor(17_568) < independence_floor(10_000)
+    conditioning = MetricSpec("conditioning_mi", {"num_points": 2000, "num_bins": 20})
+    store = Store(tmp_path / "r.sqlite")
+    j = job("MS-VAE", 1.0, 0, "ms_vae")
+    store.start("s", j, "cpu", {"git_sha": "abc"}, "t0")
+    store.finish("s", j.key, [{**score("conditioning_mi", 0.03, spec=conditioning), "metric_id": conditioning.output_id("M4"),
+                               "higher_is_better": False}], 10, False, 1.0, 0.1, "t1")
+    write_report(store, suite_of([j], metrics=[conditioning], plots=()), tmp_path / "out")
+    text = (tmp_path / "out/leaderboard.md").read_text()
+    assert "two independent codes score 0.0297 at 2,000 points and 20 bins" in text
+    assert "0.0297" in (tmp_path / "out/leaderboard.html").read_text()

@@ -338,3 +338,22 @@ def test_a_datasets_version_is_part_of_every_job_key(monkeypatch):
     after = load_suite(SUITES / "credit.yaml")
     assert [job.key for job in before.jobs] != [job.key for job in after.jobs]
     assert not {job.key for job in before.jobs} & {job.key for job in after.jobs}
+
+
+def test_num_points_all_needs_a_dataset_held_in_memory(tmp_path):
+    """The paper's FID scores whole datasets (17,568 Cars3D images); a procedural set has no 'whole'."""
+    text = ("name: t\ndataset: {name: NAME}\nmodels: [{model: beta_tcvae}]\n"
+            "metrics: [{name: fd_domain, params: {num_points: all}}]\n")
+    with pytest.raises(SuiteError, match="num_points: all scores every image"):
+        parse_suite(__import__("yaml").safe_load(text.replace("NAME", "dsprites")), tmp_path / "t.yaml")
+    suite = parse_suite(__import__("yaml").safe_load(text.replace("NAME", "digits")), tmp_path / "t.yaml")
+    assert suite.metrics[0].params["num_points"] == "all"
+
+
+def test_every_image_is_the_whole_dataset_in_order():
+    from bench.data import load
+
+    data = load("digits")
+    images, factors = data.every_image()
+    assert len(images) == len(data) == 1797 and images.shape[1:] == data.image_shape
+    assert (factors[:, 0] == __import__("sklearn.datasets").datasets.load_digits().target).all()

@@ -1,9 +1,12 @@
 """Datasets behind one API: `load(name, data_root=None, **params)` gives an object with
-`factor_names`, `factor_sizes`, `len()`, `kind`, `spec`, `data_shape` (one item's shape) and
-`batch(n, rng, device)` (a training batch on the device).
+`factor_names`, `factor_sizes`, `len()`, `kind`, `version` (bumped when the data a seed gives
+change; part of every job key), `spec`, `data_shape` (one item's shape) and
+`batch(n, rng, device, with_index=False)` (a training batch on the device, and with `with_index`
+each item's index: its row, or its factor-grid index for procedural sets).
 
-Image datasets (kind "images") add `image_shape` and `sample(n, seed) -> (images, factors)`: images
-are float32 (n, C, H, W) in [0, 1], factors int64 indices (n, F). Procedural sets need no file; the
+Image datasets (kind "images") add `image_shape`, `disentanglement_factors` (the factor indices MIG
+uses; None: all) and `sample(n, seed) -> (images, factors)`: images are float32 (n, C, H, W) in
+[0, 1], factors int64 indices (n, F); those held in memory add `every_image()`. Procedural sets need no file; the
 others read the files users already have (`files.py`), under the data root. Table datasets (kind
 "tables", `credit.py`) add `train` and `test` frames, `categorical` and the fitted `transform`.
 """

@@ -169,6 +169,7 @@ class Credit:
         self.test, self.train = (features.iloc[order[:n_test]].reset_index(drop=True),
                                  features.iloc[order[n_test:]].reset_index(drop=True))
         self.test_factors = factors.iloc[order[:n_test]].reset_index(drop=True)
+        self.train_factors = factors.iloc[order[n_test:]].reset_index(drop=True)
         self.categorical = list(CATEGORICAL)
         self.transform = TableTransform(self.train, self.categorical)
         self.x_train = self.transform(self.train)
@@ -185,9 +186,11 @@ class Credit:
     def __len__(self) -> int:
         return len(self.train)
 
-    def batch(self, n: int, rng: np.random.Generator, device) -> torch.Tensor:
-        """n training rows (with replacement), transformed, on `device`."""
+    def batch(self, n: int, rng: np.random.Generator, device, with_index: bool = False):
+        """n training rows (with replacement), transformed, on `device`; with `with_index`, also their indices."""
         device = torch.device(device)
         if device not in self._on_device:
             self._on_device = {device: torch.from_numpy(self.x_train).to(device)}
-        return self._on_device[device][torch.from_numpy(rng.integers(0, len(self.x_train), size=n)).to(device)]
+        rows = rng.integers(0, len(self.x_train), size=n)
+        x = self._on_device[device][torch.from_numpy(rows).to(device)]
+        return (x, rows) if with_index else x

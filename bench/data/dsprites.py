@@ -4,6 +4,15 @@ No file needed: every image is drawn analytically (point-in-shape tests at pixel
 so any (shape, scale, orientation, x, y) index maps to the same binary image every time.
 The factor grid is dSprites's own: shape 3 (square, ellipse, heart), scale 6 in [0.5, 1],
 orientation 40 in [0, 2pi] (endpoints included, as in the original), x and y 32 in [0, 1].
+
+So is the geometry, as measured on the real sprites in `dsprites.gif` of
+github.com/deepmind/dsprites-dataset (64 px frames, binary; their factors read off the sequence):
+pos 0 and 1 put a sprite's centre 16 and 48 px from the edge; at scale 1 and orientation 0 the
+square is 20 px wide (20 x scale at every scale), the ellipse 26 x 14 px and the heart 20 px wide,
+17 tall. Rendered with the constants below, the unrotated square matches those frames pixel for
+pixel at every scale; over the frames of all orientations (and, for the heart, positions) the mean
+intersection-over-union is 0.93 for the square, 0.97 for the ellipse and 0.88 for the heart (the
+real heart has a deeper notch and a longer point).
 """
 
 import numpy as np
@@ -16,17 +25,18 @@ FACTOR_SIZES = (3, 6, 40, 32, 32)
 SCALES = np.linspace(0.5, 1.0, 6)
 ORIENTATIONS = np.linspace(0.0, 2 * np.pi, 40)
 POSITIONS = np.linspace(0.0, 1.0, 32)
-# Geometry in units of the image side: object centres span [0.2, 0.8]; a scale-1 object
-# has half-extent 0.16 (about 20 px wide at 64 px, close to the original sprites).
-CENTRE_LOW, CENTRE_SPAN, HALF_EXTENT = 0.2, 0.6, 0.16
+# Geometry in units of the image side (see the module docstring): object centres span
+# [0.25, 0.75]; a scale-1 square has half-extent 10/64, the other shapes are sized against it.
+CENTRE_LOW, CENTRE_SPAN, HALF_EXTENT = 0.25, 0.5, 10 / 64
 
 
 def _inside(shape: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Point-in-shape test in object coordinates (u right, v up, unit half-extent)."""
     square = np.maximum(np.abs(u), np.abs(v)) <= 1.0
-    ellipse = u**2 + (v / 0.5) ** 2 <= 1.0
-    # Implicit heart (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, scaled to about [-1, 1]^2.
-    x, y = 1.15 * u, 1.2 * v + 0.1
+    ellipse = (u / 1.3) ** 2 + (v / 0.7) ** 2 <= 1.0  # 26 x 14 px at 64 px and scale 1
+    # Implicit heart (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0 (x in [-1.139, 1.139], y in [-1, 1.236]),
+    # mapped onto the real heart's box: u in [-1, 1], v in [-0.8, 0.9] (20 x 17 px at 64 px).
+    x, y = 1.139 * u, 1.315 * v + 0.052
     heart = (x**2 + y**2 - 1.0) ** 3 - x**2 * y**3 <= 0.0
     s = shape[:, None, None]
     return np.where(s == 0, square, np.where(s == 1, ellipse, heart))
@@ -34,6 +44,7 @@ def _inside(shape: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 class DSprites(Procedural):
     name = "dsprites"
+    version = "2"  # 2: the real sprites' sizes, outlines and centre range (1: our own, smaller ellipse)
     Params = ImageSizeParams
     description = "procedural dSprites (3x6x40x32x32 factor grid, binary images); needs no file"
     factor_names = FACTOR_NAMES

@@ -18,6 +18,8 @@ class InMemoryImages:
 
     kind = "images"
     version = "1"  # bump when the reader or resampling changes the arrays: it is part of every job key
+    # indices of the factors disentanglement scores (MIG) use; None: all. Downstream tasks use all.
+    disentanglement_factors = None
     pixel_max = 255
 
     def __init__(self, params):
@@ -51,10 +53,16 @@ class InMemoryImages:
         index = rng.integers(0, len(self.images), size=n)
         return self._float(self.images[index]), self.factors[index]
 
-    def batch(self, n: int, rng: np.random.Generator, device) -> torch.Tensor:
-        """A training batch on `device`, cut there from a resident uint8 copy (one gather)."""
+    def every_image(self) -> tuple[np.ndarray, np.ndarray]:
+        """The whole dataset once, in order (a metric's `num_points: all`, as the paper's FID)."""
+        return self._float(self.images), self.factors
+
+    def batch(self, n: int, rng: np.random.Generator, device, with_index: bool = False):
+        """A training batch on `device`, cut there from a resident uint8 copy (one gather); with
+        `with_index`, also the rows' indices."""
         device = torch.device(device)
         if device not in self._on_device:
             self._on_device = {device: torch.from_numpy(self.images).to(device)}  # one resident copy at most
-        index = torch.from_numpy(rng.integers(0, len(self.images), size=n)).to(device)
-        return self._on_device[device][index].permute(0, 3, 1, 2).float().div_(self.pixel_max)
+        rows = rng.integers(0, len(self.images), size=n)
+        x = self._on_device[device][torch.from_numpy(rows).to(device)].permute(0, 3, 1, 2).float().div_(self.pixel_max)
+        return (x, rows) if with_index else x

@@ -9,6 +9,8 @@ import torch
 class Procedural:
     kind = "images"
     version = "1"  # bump when the images a seed gives change: it is part of every job key
+    # indices of the factors disentanglement scores (MIG) use; None: all. Downstream tasks use all.
+    disentanglement_factors = None
 
     @property
     def spec(self) -> dict:
@@ -24,5 +26,10 @@ class Procedural:
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
 
-    def batch(self, n: int, rng: np.random.Generator, device) -> torch.Tensor:
-        return torch.from_numpy(self.sample(n, rng)[0]).to(device, non_blocking=True)
+    def batch(self, n: int, rng: np.random.Generator, device, with_index: bool = False):
+        """A training batch on `device`; with `with_index`, also each image's factor-grid index (the
+        same draws either way). Sets with nuisance (textured_objects) render a new image each time:
+        the index names its factors, not the image."""
+        images, factors = self.sample(n, rng)
+        x = torch.from_numpy(images).to(device, non_blocking=True)
+        return (x, np.ravel_multi_index(tuple(factors.T), self.factor_sizes)) if with_index else x

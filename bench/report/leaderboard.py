@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.metrics.conditioning import independence_floor
 from bench.results import current_runs, current_scores, stale_keys
 from bench.suite import format_point
 
@@ -96,6 +97,19 @@ def _markdown(df: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
+def _bias_floors(suite) -> list[str]:
+    """A note beside M4 for each conditioning_mi setting: what two independent codes score at its
+    sample size, the level below which M4 and the shuffled-Y control cannot go."""
+    notes = []
+    for spec in suite.metrics:
+        if spec.name == "conditioning_mi":
+            n, bins = spec.params["num_points"], spec.params["num_bins"]
+            notes.append(f"M4 and M_shuffled_y: two independent codes score {independence_floor(n, bins):.4f} at "
+                         f"{n:,} points and {bins} bins (the estimator's bias floor); values near it mean no "
+                         f"information about C is left.")
+    return notes
+
+
 def write_leaderboard(store, suite, out_dir) -> dict:
     """Write leaderboard.{md,csv,html} for `suite` (a Suite) from its current results: rows in
     the suite's label order, columns in its metric order."""
@@ -113,6 +127,7 @@ def write_leaderboard(store, suite, out_dir) -> dict:
     else:
         table = summarise(frame, suite.labels, suite.metric_ids)
         shown, footnotes = _display_table(table, suite.directions, suite.metric_ids)
+        footnotes += _bias_floors(suite)
         lines += ["Mean ± std over seeds; ↑ higher is better, ↓ lower is better; best in bold.", "",
                   _markdown(shown), ""]
         lines += [md_text(f) for f in footnotes] + ([""] if footnotes else [])

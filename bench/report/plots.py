@@ -1,8 +1,10 @@
 """The paper's figures, drawn from the store (and, for images, from the cached models):
 score vs beta (Figure 3), M1-M4 (Figure 4), downstream accuracy (Figure 5),
-reconstructions (Figure 13) and traversals (Figures 16/17)."""
+reconstructions (Figure 13), traversals (Figures 16/17), scores against |C| and |Z|
+(Figures 14/15) and the variability of Y (Figures 39/40)."""
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -13,8 +15,9 @@ import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
-from bench.report.leaderboard import ARROW, column_names  # noqa: E402
+from bench.report.leaderboard import ARROW, column_names, md_text  # noqa: E402
 from bench.results import current_scores  # noqa: E402
+from bench.suite import format_point  # noqa: E402
 from bench.report.tables import PLOTTERS as TABLE_PLOTTERS  # noqa: E402
 
 
@@ -134,8 +137,134 @@ def traversals(frame, out: Path, models=None, steps: int = 8) -> list[Path]:
     return [_save(fig, out / "traversals.png")]
 
 
+LATENT_SIZES = {"latent_dim": ("C", "|C| (latent_dim)"), "z_dim": ("Z", "|Z| (z_dim)")}
+
+
+def latent_size_rows(frame, param: str):
+    """The scores of the runs whose sweep includes `param`, with its value as `size` and, as `line`,
+    the label plus the point of any other swept param (one line of the figure each)."""
+    frame = frame.dropna(subset=["value"])
+    sweeps = frame["sweep"].map(json.loads)
+    keep = sweeps.map(lambda sweep: param in sweep)
+    rows, sweeps = frame[keep].copy(), sweeps[keep]
+    rows["size"] = sweeps.map(lambda sweep: sweep[param])
+    rows["line"] = [label + (f" [{format_point(rest)}]" if rest else "") for label, rest in
+                    zip(rows["label"], sweeps.map(lambda sweep: {k: v for k, v in sweep.items() if k != param}))]
+    return rows
+
+
+def latent_size(frame, out: Path, models=None) -> list[Path]:
+    """Figures 14/15 (appendix B): every score against the swept latent size, one PNG for |C|
+    (`latent_dim`) and one for |Z| (`z_dim`), one panel per score, one line per model (and point of
+    any other swept param), mean ± sd over seeds. Only models whose sweep includes that size count."""
+    paths = []
+    for param, (short, axis) in LATENT_SIZES.items():
+        rows = latent_size_rows(frame, param)
+        if rows.empty:
+            continue
+        if "metric_rank" in rows:  # write_plots gives the suite's order
+            rows = rows.sort_values("metric_rank", kind="stable")
+        metrics = list(rows["metric_id"].unique())
+        names = column_names(metrics)
+        columns = min(3, len(metrics))
+        lines = -(-len(metrics) // columns)
+        fig, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.3 * lines), squeeze=False)
+        sizes = sorted(rows["size"].unique())
+        for i, (ax, metric) in enumerate(zip(axes.flat, metrics)):
+            group = rows[rows["metric_id"] == metric]
+            sns.lineplot(data=group, x="size", y="value", hue="line", style="line", markers=True, dashes=False,
+                         errorbar="sd", err_style="bars", ax=ax, legend=i == 0)
+            if sizes[0] > 0 and sizes[-1] / sizes[0] > 8:  # a sweep like the paper's 1-10, 20, 50
+                ax.set_xscale("log")
+                ax.minorticks_off()
+            ax.set_xticks(sizes, [f"{v:g}" for v in sizes])
+            higher = bool(group["higher_is_better"].iloc[0])
+            ax.set(xlabel=axis, ylabel=f"{names[metric]} {ARROW[higher]}",
+                   title=f"{names[metric]} vs {axis.split()[0]}")
+            if i == 0:
+                ax.legend(fontsize=7)
+        for ax in axes.flat[len(metrics):]:
+            ax.axis("off")
+        paths.append(_save(fig, out / f"latent_size_{short}.png"))
+    return paths
+
+
+def _slug(text: str) -> str:
+    """A label and sweep point as part of a file name: letters, digits, '.', '=', '-', '_' only."""
+    return re.sub(r"[^A-Za-z0-9.=-]+", "_", text).strip("_") or "model"
+
+
+@torch.no_grad()
+def y_draws(model, images: np.ndarray, draws: int, seed: int = 0, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """For a multi-stage model: `draws` codes c ~ q(c|x) per image (noise from a CPU stream seeded
+    by `seed`); the Ys, stage one's decodings of them, and the model's reconstructions from the same
+    c (G(Y, z), z the mean of q(z|x, Y)). Two (n, draws, C, H, W) arrays."""
+    stage_one, x = model.stage_one, torch.from_numpy(images).to(model.device)
+    latent = stage_one.encode(x[:1])["c"].shape[1]
+    generator = torch.Generator().manual_seed(seed)  # CPU: the same draws on any device
+    ys, xs = [], []
+    for _ in range(draws):
+        noise = torch.randn((len(x), latent), generator=generator).split(batch)
+        ys.append(torch.cat([stage_one.reconstruct(part, c_noise=n) for part, n in zip(x.split(batch), noise)]))
+        xs.append(torch.cat([model.reconstruct(part, c_noise=n) for part, n in zip(x.split(batch), noise)]))
+    return tuple(torch.stack(v, dim=1).float().cpu().numpy() for v in (ys, xs))
+
+
+def y_variability(frame, out: Path, models=None, count: int = 4, draws: int = 5, points: int = 128) -> list[Path]:
+    """Figures 39/40 (appendix J): for each multi-stage model (lowest seed per label and sweep
+    point), `draws` codes c ~ q(c|x) per image give as many Ys (stage one's reconstructions) and
+    as many MS-VAE reconstructions G(Y, z), z from q(z|x, Y). One PNG per model: for `count`
+    images, the target and its Ys in one row, the target and the G(Y, z) under it. The mean
+    per-pixel sd over the draws (sample sd, over `points` evaluation images) of Y and of X is in
+    the title and in y_variability.md: a stage two that absorbs Y's variance has X's well below Y's."""
+    if models is None:
+        return []
+    import models as zoo  # torch-heavy; the registry says which models build on a stage one
+
+    staged = frame[frame["model"].map(lambda name: "stage_one" in zoo.get(name).requires)].sort_values("seed")
+    runs = [group.iloc[0] for _, group in staged.groupby(["label", "sweep_point"], sort=False)]
+    images = models.data.sample(points, np.random.default_rng([0, 4]))[0]
+    paths, table, used = [], [], set()
+    for run in runs:
+        model = models.load(run["job_key"])
+        stage_one = getattr(model, "stage_one", None)
+        if stage_one is None:
+            continue
+        ys, xs = y_draws(model, images, draws)
+        sd_y, sd_x = (float(v.std(axis=1, ddof=1).mean()) for v in (ys, xs))
+        name = run["label"] + (f" [{run['sweep_point']}]" if run["sweep_point"] else "")
+        ratio = f"{sd_x / sd_y:.2f}" if sd_y > 0 else "—"
+        table.append(f"| {md_text(name)} | {int(run['seed'])} | {sd_y:.4f} | {sd_x:.4f} | {ratio} |")
+        rows = []
+        for i in range(min(count, points)):
+            target = images[i][None]
+            rows += [np.concatenate([target, ys[i]]), np.concatenate([target, xs[i]])]
+        side = images.shape[-1]
+        fig, ax = plt.subplots(figsize=(1.1 * (draws + 1) + 1.2, 1.1 * len(rows) + 0.9))
+        ax.imshow(_tile(np.stack(rows)), cmap="gray", vmin=0, vmax=1)
+        ax.set(title=f"{name}: target, then {draws} draws c ~ q(c|x)\npixel sd over draws: Y {sd_y:.4f}, X {sd_x:.4f}",
+               xticks=[], yticks=(np.arange(len(rows)) + 0.5) * side,
+               yticklabels=[f"x{i} {kind}" for i in range(len(rows) // 2) for kind in ("Y", "X")])
+        ax.title.set_fontsize(8)
+        slug = _slug(name)
+        while slug in used:
+            slug += "_"
+        used.add(slug)
+        paths.append(_save(fig, out / f"y_variability_{slug}.png"))
+    if table:
+        path = out / "y_variability.md"
+        path.write_text("# Variability of Y (appendix J, Figures 39/40)\n\n"
+                        f"Mean per-pixel sample sd over {draws} draws c ~ q(c|x) per image, {points} evaluation "
+                        "images: Y = stage one's decoding of c, X = the model's G(Y, z) with z from q(z|x, Y).\n\n"
+                        "| model | seed | sd of Y | sd of X | X / Y |\n| --- | ---: | ---: | ---: | ---: |\n"
+                        + "\n".join(table) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 PLOTTERS = {"score_vs_beta": score_vs_beta, "conditioning": conditioning, "downstream": downstream,
-            "reconstructions": reconstructions, "traversals": traversals, **TABLE_PLOTTERS}
+            "reconstructions": reconstructions, "traversals": traversals, "latent_size": latent_size,
+            "y_variability": y_variability, **TABLE_PLOTTERS}
 
 
 def write_plots(store, suite, out_dir, models=None, warn=print) -> list[Path]:
@@ -149,6 +278,8 @@ def write_plots(store, suite, out_dir, models=None, warn=print) -> list[Path]:
         return []
     rank = {label: i for i, label in enumerate(suite.labels)}
     frame = frame.iloc[frame["label"].map(lambda label: rank.get(label, len(rank))).argsort(kind="stable")]
+    order = {metric_id: i for i, metric_id in enumerate(suite.metric_ids)}
+    frame = frame.assign(metric_rank=frame["metric_id"].map(lambda m: order.get(m, len(order))))  # the suite's order
     out = Path(out_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -61,8 +61,9 @@ def paper_tables(frame, out: Path, models=None) -> list[Path]:
     labels = _labels(frame)
     lines = ["# Statistical similarity and detection (the paper's Tables 1 and 2)", "",
              "Mean ± sd over seeds. Train and Test: for JSD and CD, the synthetic table against D_train and "
-             "against D_test; for C2ST, the classifier's AUC on its own training part and on its held-out "
-             "part of D_test + synthetic (0.5: indistinguishable). Lower is better everywhere.", ""]
+             "against D_test; for C2ST, the classifier's held-out AUC separating the synthetic table from a "
+             "D_test-sized sample of D_train (Train) and from D_test (Test) (0.5: indistinguishable). Synthetic "
+             "rows are drawn from each model's likelihood and clipped. Lower is better everywhere.", ""]
     table1 = pd.DataFrame({"JSD Train": _summary(frame, "jsd_train"), "JSD Test": _summary(frame, "jsd_test"),
                            "CD Train": _summary(frame, "cd_train"), "CD Test": _summary(frame, "cd_test")})
     detection = {}
