@@ -33,10 +33,14 @@ class TableModel:
 
     supports = frozenset({"tables"})
 
+    def _clamped_log_sigma(self):
+        """The learned per-feature log scale within SIGMA_RANGE: what training and sampling both use."""
+        return self.log_sigma.clamp(*map(math.log, SIGMA_RANGE))
+
     def reconstruction_loss(self, logits, x):
         if self.config.likelihood == "bernoulli":
             return super().reconstruction_loss(logits, x)
-        log_sigma = self.log_sigma.clamp(*map(math.log, SIGMA_RANGE))
+        log_sigma = self._clamped_log_sigma()
         nll = 0.5 * ((x - torch.sigmoid(logits)) * torch.exp(-log_sigma)) ** 2 + log_sigma + 0.5 * math.log(2 * math.pi)
         return nll.sum(1).mean()
 
@@ -56,7 +60,7 @@ class TableModel:
         if self.config.likelihood == "bernoulli":
             raise NotImplementedError("rows: sample needs the gaussian likelihood; a Bernoulli draw of "
                                       "a [0, 1] value is 0 or 1 (use rows: mean)")
-        sigma = torch.exp(self.log_sigma.clamp(*map(math.log, SIGMA_RANGE)))
+        sigma = torch.exp(self._clamped_log_sigma())
         return means + sigma * torch.randn_like(means)
 
     def to_frame(self, rows: torch.Tensor):
