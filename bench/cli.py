@@ -11,6 +11,7 @@ from bench.suite import MAX_JOBS, SuiteError, format_point, load_suite
 
 DEFAULT_STORE = ".msbench/results.sqlite"
 DEFAULT_CACHE = ".msbench/artifacts"
+DEFAULT_THREADS = 2  # the quickstart's machine; a fixed default keeps scores independent of the core count
 
 
 class Refused(Exception):
@@ -62,6 +63,7 @@ def _open_store(path, readonly=False):
 
 def cmd_run(args) -> int:
     from bench.cache import ArtifactCache, CacheError
+    from bench.provenance import set_threads
     from bench.runner import DeviceError, resolve_device, run_suite
     from bench.store import Claims
 
@@ -70,6 +72,9 @@ def cmd_run(args) -> int:
         device = resolve_device(args.device)
     except DeviceError as exc:
         raise Refused(f"msbench run: {exc}") from None
+    if args.threads < 1:
+        raise Refused(f"msbench run: --threads {args.threads}: must be at least 1")
+    set_threads(args.threads)  # fixed, not the core count: the thread count moves scores (README)
     data = _load_data_or_exit(suite, args.data_root)  # a missing file stops here, before anything is written
     if data is None:
         return 2
@@ -81,7 +86,8 @@ def cmd_run(args) -> int:
         raise Refused(str(exc)) from None
     _writable_folder(Path(args.out) / suite.name, "leaderboard folder")
     store = _open_store(args.store)
-    print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device}; store {args.store}, cache {args.cache}",
+    print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device} ({args.threads} CPU threads); "
+          f"store {args.store}, cache {args.cache}",
           file=sys.stderr)
     claims = Claims(store)
     try:
@@ -256,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     max_jobs_arg(p)
     p.add_argument("--cache", default=DEFAULT_CACHE, help=f"trained-artifact folder (default {DEFAULT_CACHE})")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                   help=f"CPU threads for training and scoring (default {DEFAULT_THREADS}, whatever the core "
+                        "count: scores move with it, and it is recorded with every run)")
     p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bars")
     data_root_arg(p)
