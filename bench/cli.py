@@ -148,6 +148,63 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def _run_environment(runs: list) -> dict:
+    """The environment the suite's stored runs recorded (the first that has one), for baseline and
+    regress: what matters is where the scores were made, not where the comparison runs."""
+    for run in runs:
+        if run.get("environment"):
+            return json.loads(run["environment"])
+    kinds = {"cuda" if (r.get("device") or "").startswith("cuda") else "cpu" for r in runs if r.get("device")}
+    return {"device_kind": kinds.pop() if len(kinds) == 1 else None}
+
+
+def _baseline_path(args, suite) -> Path:
+    return Path(args.baseline) if args.baseline else Path(args.out) / suite.name / "baseline.json"
+
+
+def cmd_baseline(args) -> int:
+    from bench.provenance import code_version
+    from bench.regress import make_baseline
+    from bench.results import current_runs, current_scores
+
+    suite = _load_or_exit(args.suite, args.max_jobs)
+    store = _open_store(args.store, readonly=True)
+    runs = current_runs(store, suite)
+    bad = [r for r in runs if r["status"] != "ok"]
+    if bad:
+        raise Refused(f"msbench baseline: {len(bad)} of {len(runs)} jobs of {suite.name} are not ok (first: "
+                      f"{bad[0]['label']} seed {bad[0]['seed']}, {bad[0]['status']}); run the suite first")
+    stored = [json.loads(r["code_version"]) for r in runs if r.get("code_version")]
+    code = stored[0] if stored and all(c.get("git_sha") == stored[0].get("git_sha") for c in stored) else code_version()
+    document = make_baseline(suite, current_scores(store, suite), code, _run_environment(runs))
+    path = _baseline_path(args, suite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    print(f"baseline: {path} ({len(document['cells'])} cells from {len(runs)} jobs)")
+    return 0
+
+
+def cmd_regress(args) -> int:
+    from bench.metrics import METRICS
+    from bench.regress import BaselineError, as_json, compare, load_baseline, report
+    from bench.results import current_runs, current_scores
+
+    suite = _load_or_exit(args.suite, args.max_jobs)
+    try:
+        baseline = load_baseline(_baseline_path(args, suite))
+    except BaselineError as exc:
+        raise Refused(f"msbench regress: {exc}") from None
+    if baseline.get("suite") != suite.name:
+        raise Refused(f"msbench regress: the baseline is of suite {baseline.get('suite')!r}, not {suite.name!r}")
+    store = _open_store(args.store, readonly=True)
+    runs = current_runs(store, suite)
+    comparison = compare(baseline, current_scores(store, suite), runs, _run_environment(runs),
+                         {name: info.floor for name, info in METRICS.items()}, k=args.k, exact=args.exact,
+                         allow_device_change=args.allow_device_change)
+    print(as_json(comparison) if args.json else report(comparison))
+    return comparison.exit_code
+
+
 def cmd_show(args) -> int:
     suite = None
     if args.suite.endswith((".yaml", ".yml")) or Path(args.suite).is_file():
@@ -272,6 +329,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FID Inception weights file (default: $MSBENCH_FID_WEIGHTS, else "
                         "$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth); without it FID is missing")
     p.set_defaults(func=cmd_run)
+
+    def baseline_args(p):
+        p.add_argument("suite", help="path to a suite YAML file")
+        store_args(p)
+        max_jobs_arg(p)
+        p.add_argument("--out", default="leaderboards", help="the baseline is OUT/<suite>/baseline.json")
+        p.add_argument("--baseline", metavar="PATH", default=None, help="another baseline file")
+
+    p = sub.add_parser("baseline", help="write the suite's current scores as its regression baseline")
+    baseline_args(p)
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("regress", help="compare the suite's current scores with its baseline "
+                                       "(exit 0: none regressed, 1: some did, 2: cannot be trusted)")
+    baseline_args(p)
+    p.add_argument("--k", type=float, default=3.0, help="standard errors a mean must move by (default 3)")
+    p.add_argument("--exact", action="store_true", help="any change of any value is a regression")
+    p.add_argument("--allow-device-change", action="store_true",
+                   help="compare although the baseline ran on another device kind (cpu/cuda)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_regress)
 
     p = sub.add_parser("validate", help="check suite files without running anything")
     p.add_argument("suites", nargs="+")
