@@ -79,7 +79,9 @@ class ArtifactCache:
         except OSError as exc:
             raise CacheError(f"artifact cache {self.root} is not writable: {exc.strerror or exc}") from None
 
-    def save(self, key: str, model, spec: dict, losses: list) -> Path:
+    def save(self, key: str, model, spec: dict, losses: list, trained_on: dict | None = None) -> Path:
+        """Store a trained model; `trained_on` (the code version and kernel path it was trained
+        with, see bench.provenance) is kept in the manifest for provenance."""
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{key}.{uuid.uuid4().hex}.tmp"
         tmp.mkdir()  # not tempfile.mkdtemp: that makes 0700 folders whatever the umask says
@@ -91,7 +93,8 @@ class ArtifactCache:
             (tmp / SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
             (tmp / LOSSES).write_text(json.dumps(losses))
             files = {name: sha256_of(tmp / name) for name in (WEIGHTS, SPEC, LOSSES)}
-            (tmp / MANIFEST).write_text(json.dumps({"format": FORMAT, "sha256": files}, indent=2))
+            manifest = {"format": FORMAT, "sha256": files, "trained_on": trained_on}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
             try:
                 os.rename(tmp, target)  # atomic; fails when the target exists (and is not empty)
             except OSError:

@@ -11,6 +11,7 @@ from bench.suite import MAX_JOBS, SuiteError, format_point, load_suite
 
 DEFAULT_STORE = ".msbench/results.sqlite"
 DEFAULT_CACHE = ".msbench/artifacts"
+DEFAULT_THREADS = 2  # the quickstart's machine; a fixed default keeps scores independent of the core count
 
 
 class Refused(Exception):
@@ -62,6 +63,7 @@ def _open_store(path, readonly=False):
 
 def cmd_run(args) -> int:
     from bench.cache import ArtifactCache, CacheError
+    from bench.provenance import set_threads
     from bench.runner import DeviceError, resolve_device, run_suite
     from bench.store import Claims
 
@@ -70,6 +72,9 @@ def cmd_run(args) -> int:
         device = resolve_device(args.device)
     except DeviceError as exc:
         raise Refused(f"msbench run: {exc}") from None
+    if args.threads < 1:
+        raise Refused(f"msbench run: --threads {args.threads}: must be at least 1")
+    set_threads(args.threads)  # fixed, not the core count: the thread count moves scores (README)
     data = _load_data_or_exit(suite, args.data_root)  # a missing file stops here, before anything is written
     if data is None:
         return 2
@@ -81,7 +86,8 @@ def cmd_run(args) -> int:
         raise Refused(str(exc)) from None
     _writable_folder(Path(args.out) / suite.name, "leaderboard folder")
     store = _open_store(args.store)
-    print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device}; store {args.store}, cache {args.cache}",
+    print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device} ({args.threads} CPU threads); "
+          f"store {args.store}, cache {args.cache}",
           file=sys.stderr)
     claims = Claims(store)
     try:
@@ -140,6 +146,63 @@ def cmd_leaderboard(args) -> int:
     paths = _report(store, suite, args)
     print(f"leaderboard: {paths['markdown']}")
     return 0
+
+
+def _run_environment(runs: list) -> dict:
+    """The environment the suite's stored runs recorded (the first that has one), for baseline and
+    regress: what matters is where the scores were made, not where the comparison runs."""
+    for run in runs:
+        if run.get("environment"):
+            return json.loads(run["environment"])
+    kinds = {"cuda" if (r.get("device") or "").startswith("cuda") else "cpu" for r in runs if r.get("device")}
+    return {"device_kind": kinds.pop() if len(kinds) == 1 else None}
+
+
+def _baseline_path(args, suite) -> Path:
+    return Path(args.baseline) if args.baseline else Path(args.out) / suite.name / "baseline.json"
+
+
+def cmd_baseline(args) -> int:
+    from bench.provenance import code_version
+    from bench.regress import make_baseline
+    from bench.results import current_runs, current_scores
+
+    suite = _load_or_exit(args.suite, args.max_jobs)
+    store = _open_store(args.store, readonly=True)
+    runs = current_runs(store, suite)
+    bad = [r for r in runs if r["status"] != "ok"]
+    if bad:
+        raise Refused(f"msbench baseline: {len(bad)} of {len(runs)} jobs of {suite.name} are not ok (first: "
+                      f"{bad[0]['label']} seed {bad[0]['seed']}, {bad[0]['status']}); run the suite first")
+    stored = [json.loads(r["code_version"]) for r in runs if r.get("code_version")]
+    code = stored[0] if stored and all(c.get("git_sha") == stored[0].get("git_sha") for c in stored) else code_version()
+    document = make_baseline(suite, current_scores(store, suite), code, _run_environment(runs))
+    path = _baseline_path(args, suite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    print(f"baseline: {path} ({len(document['cells'])} cells from {len(runs)} jobs)")
+    return 0
+
+
+def cmd_regress(args) -> int:
+    from bench.metrics import METRICS
+    from bench.regress import BaselineError, as_json, compare, load_baseline, report
+    from bench.results import current_runs, current_scores
+
+    suite = _load_or_exit(args.suite, args.max_jobs)
+    try:
+        baseline = load_baseline(_baseline_path(args, suite))
+    except BaselineError as exc:
+        raise Refused(f"msbench regress: {exc}") from None
+    if baseline.get("suite") != suite.name:
+        raise Refused(f"msbench regress: the baseline is of suite {baseline.get('suite')!r}, not {suite.name!r}")
+    store = _open_store(args.store, readonly=True)
+    runs = current_runs(store, suite)
+    comparison = compare(baseline, current_scores(store, suite), runs, _run_environment(runs),
+                         {name: info.floor for name, info in METRICS.items()}, k=args.k, exact=args.exact,
+                         allow_device_change=args.allow_device_change)
+    print(as_json(comparison) if args.json else report(comparison))
+    return comparison.exit_code
 
 
 def cmd_show(args) -> int:
@@ -256,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     max_jobs_arg(p)
     p.add_argument("--cache", default=DEFAULT_CACHE, help=f"trained-artifact folder (default {DEFAULT_CACHE})")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
+                   help=f"CPU threads for training and scoring (default {DEFAULT_THREADS}, whatever the core "
+                        "count: scores move with it, and it is recorded with every run)")
     p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bars")
     data_root_arg(p)
@@ -263,6 +329,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FID Inception weights file (default: $MSBENCH_FID_WEIGHTS, else "
                         "$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth); without it FID is missing")
     p.set_defaults(func=cmd_run)
+
+    def baseline_args(p):
+        p.add_argument("suite", help="path to a suite YAML file")
+        store_args(p)
+        max_jobs_arg(p)
+        p.add_argument("--out", default="leaderboards", help="the baseline is OUT/<suite>/baseline.json")
+        p.add_argument("--baseline", metavar="PATH", default=None, help="another baseline file")
+
+    p = sub.add_parser("baseline", help="write the suite's current scores as its regression baseline")
+    baseline_args(p)
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("regress", help="compare the suite's current scores with its baseline "
+                                       "(exit 0: none regressed, 1: some did, 2: cannot be trusted)")
+    baseline_args(p)
+    p.add_argument("--k", type=float, default=3.0, help="standard errors a mean must move by (default 3)")
+    p.add_argument("--exact", action="store_true", help="any change of any value is a regression")
+    p.add_argument("--allow-device-change", action="store_true",
+                   help="compare although the baseline ran on another device kind (cpu/cuda)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_regress)
 
     p = sub.add_parser("validate", help="check suite files without running anything")
     p.add_argument("suites", nargs="+")

@@ -6,14 +6,10 @@ stops the others.
 """
 
 import datetime
-import importlib.metadata
-import platform
-import subprocess
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -24,6 +20,7 @@ from bench.cache import ArtifactCache, CorruptArtifact
 from bench.config import build
 from bench.evaluate import evaluate
 from bench.features import FeatureSpaces
+from bench.provenance import code_version, environment, training_record
 from bench.store import Store
 
 
@@ -51,30 +48,6 @@ def resolve_device(name: str) -> str:
     raise DeviceError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N")
 
 
-def code_version() -> dict:
-    """Git sha of the msbench checkout (or, for an installed copy, of the working directory)."""
-    def git(root, *args):
-        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    sha = dirty = None
-    for root in (Path(__file__).resolve().parent.parent, Path.cwd()):
-        try:
-            sha = git(root, "rev-parse", "--verify", "HEAD")
-            dirty = bool(git(root, "status", "--porcelain", "--untracked-files=no")) if sha else None
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if sha:
-            break
-    versions = {}
-    for package in ("msbench", "torch", "numpy", "scikit-learn", "scipy"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    return {"git_sha": sha, "git_dirty": dirty, "python": platform.python_version(), "packages": versions}
-
-
 def _clock(seconds: float) -> str:
     minutes, seconds = divmod(int(round(seconds)), 60)
     return f"{minutes}m{seconds:02d}s"
@@ -82,12 +55,6 @@ def _clock(seconds: float) -> str:
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def device_description(device: str) -> str:
-    if device.startswith("cuda"):
-        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 PHASE_VERB = {"train": "training", "evaluate": "evaluating"}
@@ -163,7 +130,7 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
         start = time.perf_counter()
         losses = model.fit(data, job.budget, seed=job.seed, progress=progress, desc=job.display)
         seconds = time.perf_counter() - start
-        cache.save(job.key, model, job.spec, losses)
+        cache.save(job.key, model, job.spec, losses, trained_on=training_record(device))
     finally:
         if claims is not None:
             claims.release(claim)
@@ -236,8 +203,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
     out = out or sys.stderr
     summary = RunSummary()
     wanted = suite.score_specs
-    version = code_version()
-    device_info = device_description(device)
+    version, machine = code_version(), environment(device)
     data = data if data is not None else datasets.load(suite.dataset["name"], **suite.dataset["params"])
     width = len(str(len(suite.jobs)))
     suite_start, run_started, job_seconds = time.perf_counter(), _now(), []
@@ -248,7 +214,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
 
     def run_one(index, job, log) -> None:
         """Train or load one job, score it and record the result (or the failure, with its phase)."""
-        store.start(suite.name, job, device_info, version, _now())
+        store.start(suite.name, job, machine, version, _now())
         phase = "train"
         try:
             model, reused, train_seconds = obtain_model(job, data, cache, device, progress, log, claims)

@@ -32,8 +32,9 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,         -- running | ok | failed
     phase TEXT,                   -- where a failure happened: load | train | evaluate
     error TEXT,
-    device TEXT,
-    code_version TEXT,            -- JSON: git sha and package versions
+    device TEXT,                  -- one line: GPU name, or CPU model, kernel capability, threads
+    code_version TEXT,            -- JSON: git sha, lock file hash and key package versions
+    environment TEXT,             -- JSON: bench.provenance.environment (kernel path, every package)
     n_params INTEGER,
     reused INTEGER,               -- 1 when the trained model came from the cache
     train_seconds REAL,
@@ -63,7 +64,9 @@ CREATE TABLE IF NOT EXISTS scores (
 """
 
 
-SCHEMA_VERSION = 1  # PRAGMA user_version; 0 is a store from before versioning (runs and scores only)
+SCHEMA_VERSION = 2  # PRAGMA user_version; 0 is a store from before versioning (runs and scores only)
+# Columns added since version 1, (table, column, type): an older store gets them in place on open.
+ADDED_COLUMNS = (("runs", "environment", "TEXT"),)  # version 2
 SQLITE_HEADER = b"SQLite format 3\x00"
 RECOVER = "restore it from a backup (`msbench store backup` makes one) or move it away to start a new store"
 
@@ -151,7 +154,14 @@ class Store:
             raise StoreError(f"results store {self.path}: cannot switch to WAL mode (a network file system?)")
         with self.db:  # also proves the file is writable before any work starts
             self.db.executescript(SCHEMA)
+            self._upgrade()
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _upgrade(self) -> None:
+        """Add the columns an older store lacks, in the open transaction."""
+        for table, column, kind in ADDED_COLUMNS:
+            if column not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self):
         self.db.close()
@@ -193,13 +203,17 @@ class Store:
             "SELECT metric_id, version, params FROM scores WHERE suite=? AND job_key=?", (suite, job_key))}
         return all(have.get(metric_id) == spec for metric_id, spec in wanted.items())
 
-    def start(self, suite: str, job, device: str, code_version: dict, started: str) -> None:
+    def start(self, suite: str, job, environment, code_version: dict, started: str) -> None:
+        """`environment`: bench.provenance.environment's dict (or, in tests, just a device line)."""
+        if isinstance(environment, str):
+            environment = {"device": environment}
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO runs (suite, job_key, label, model, sweep, params, seed, spec, status,"
-                " device, code_version, started) VALUES (?,?,?,?,?,?,?,?, 'running', ?,?,?)",
+                " device, code_version, environment, started) VALUES (?,?,?,?,?,?,?,?, 'running', ?,?,?,?)",
                 (suite, job.key, job.label, job.model, json.dumps(job.sweep), json.dumps(job.params), job.seed,
-                 json.dumps(job.spec, sort_keys=True), device, json.dumps(code_version), started))
+                 json.dumps(job.spec, sort_keys=True), environment["device"], json.dumps(code_version),
+                 json.dumps(environment, sort_keys=True), started))
 
     def finish(self, suite: str, job_key: str, scores: list[dict], n_params: int, reused: bool,
                train_seconds: float, eval_seconds: float, finished: str) -> None:

@@ -34,7 +34,12 @@ def scores_by_job(store="results.sqlite"):
 
 
 def test_run_writes_results_and_rerun_trains_nothing(workdir, capsys, monkeypatch):
-    assert run() == 0
+    threads = torch.get_num_threads()
+    try:
+        assert run("--threads", "1") == 0
+        assert torch.get_num_threads() == 1  # set from --threads, not from the core count
+    finally:
+        torch.set_num_threads(threads)
     out = capsys.readouterr()
     assert "leaderboard: lb/smoke/leaderboard.md" in out.out
     runs = rows()
@@ -44,6 +49,13 @@ def test_run_writes_results_and_rerun_trains_nothing(workdir, capsys, monkeypatc
     first = runs[0]
     assert json.loads(first["code_version"])["packages"]["torch"] == torch.__version__.split("+")[0]
     assert json.loads(first["spec"])["budget"]["batch_size"] == 32 and first["device"].startswith("cpu")
+    machine = json.loads(first["environment"])  # the kernel path, recorded with every run
+    assert machine["threads"] == 1 and machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine["packages"]["torch"] == torch.__version__.split("+")[0] and machine["cpu_model"]
+    assert f"{machine['cpu_capability']}, 1 threads" in first["device"]
+    for path in (workdir / "cache").glob("*/manifest.json"):  # models and the domain feature net
+        trained_on = json.loads(path.read_text())["trained_on"]
+        assert trained_on["threads"] == 1 and trained_on["code"]["git_sha"], path
     for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.html", "plots/mig_vs_beta.png"):
         assert (workdir / "lb/smoke" / name).is_file(), name
 

@@ -107,6 +107,24 @@ def test_a_store_from_before_versioning_is_upgraded_in_place(tmp_path):
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+def test_a_version_1_store_gains_the_environment_column(tmp_path):
+    from bench.store import SCHEMA
+
+    old = SCHEMA.replace("    environment TEXT,", "")
+    assert old != SCHEMA
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(old)
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO runs (suite, job_key, label, model, sweep, params, seed, spec, status) "
+                   "VALUES ('s', 'k', 'A', 'm', '{}', '{}', 0, '{}', 'ok')")
+    store = Store(path)
+    assert store.runs("s")[0]["environment"] is None  # the old row is kept, with no environment
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    store.close()
+    assert Store(path).runs("s")[0]["job_key"] == "k"  # opening again changes nothing
+
+
 def test_readonly_opening_creates_nothing(tmp_path):
     with pytest.raises(StoreError, match="no results store at"):
         Store(tmp_path / "nope.sqlite", readonly=True)

@@ -21,6 +21,7 @@ import torch
 from bench.cache import CorruptArtifact, share
 from bench.features import domain, inception
 from bench.metrics import DOMAIN_NET_STEPS
+from bench.provenance import training_record
 
 SPACES = ("inception", "domain")
 BATCH = 64
@@ -108,7 +109,7 @@ class FeatureSpaces:
         log = domain.train(net, data, seed, steps, self.progress)
         self.log(f"domain feature net: held-out factor accuracy {log[-1]['heldout_accuracy']}")
         if self.cache is not None:
-            self.cache.save(key, net, spec, log)
+            self.cache.save(key, net, spec, log, trained_on=training_record(self.device))
         return self._domain_extractor(net, key, spec)
 
     def _domain_extractor(self, net, key, spec):

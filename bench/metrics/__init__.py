@@ -178,6 +178,9 @@ class MetricInfo:
     description: str
     outputs: dict = field(default_factory=dict)  # several named scores: {name: higher_is_better}
     kind: Literal["images", "tables"] = "images"  # the kind of dataset it applies to
+    # the smallest change of a mean that `msbench regress` may flag, in the metric's units: what
+    # one seed's score moves between kernel paths (scripts/kernel_drift.py); 0 until measured
+    floor: float = 0.0
 
     def directions(self) -> dict:
         """{stored score name: higher_is_better} for every score this metric stores."""
