@@ -7,6 +7,7 @@ No API reports which instruction set oneDNN dispatched to, so the CPU's flags an
 that cap it are recorded instead.
 """
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -27,6 +28,7 @@ VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl
                 "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
 
 
+@functools.cache  # the CPU does not change while msbench runs
 def _cpuinfo() -> dict:
     """'model name' and 'flags' of the first processor in /proc/cpuinfo ({} elsewhere)."""
     try:
@@ -49,7 +51,8 @@ def cpu_model() -> str:
 
 def cpu_flags() -> list[str]:
     """The vector-instruction flags this CPU reports, of those in VECTOR_FLAGS."""
-    flags = set((_cpuinfo().get("flags") or _cpuinfo().get("Features") or "").split())
+    info = _cpuinfo()
+    flags = set((info.get("flags") or info.get("Features") or "").split())
     return [flag for flag in VECTOR_FLAGS if flag in flags]
 
 
@@ -104,9 +107,9 @@ def device_description(device: str) -> str:
     return f"cpu ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads)"
 
 
-def environment(device: str) -> dict:
-    """Everything about the machine and the installed software that can move a score."""
-    env = {
+def machine(device: str) -> dict:
+    """The device and the kernel path: everything about the machine that can move a score."""
+    record = {
         "device": device_description(device),
         "device_kind": "cuda" if device.startswith("cuda") else "cpu",
         "cpu_model": cpu_model(),
@@ -119,11 +122,15 @@ def environment(device: str) -> dict:
         "cuda": torch.version.cuda if device.startswith("cuda") else None,
         "platform": platform.platform(),
         "lock": lock_hash(),
-        "packages": package_versions(),
     }
     if device.startswith("cuda"):
-        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return env
+        record["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return record
+
+
+def environment(device: str) -> dict:
+    """The machine and every installed package: what each run row records."""
+    return {**machine(device), "packages": package_versions()}
 
 
 def set_threads(threads: int) -> None:
@@ -135,6 +142,5 @@ def set_threads(threads: int) -> None:
 
 def training_record(device: str) -> dict:
     """What a trained artifact keeps about its training: the code version and the kernel path
-    (the environment without the full package list, which the run rows keep)."""
-    machine = {k: v for k, v in environment(device).items() if k != "packages"}
-    return {**machine, "code": code_version()}
+    (not the full package list, which the run rows keep)."""
+    return {**machine(device), "code": code_version()}

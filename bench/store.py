@@ -203,10 +203,8 @@ class Store:
             "SELECT metric_id, version, params FROM scores WHERE suite=? AND job_key=?", (suite, job_key))}
         return all(have.get(metric_id) == spec for metric_id, spec in wanted.items())
 
-    def start(self, suite: str, job, environment, code_version: dict, started: str) -> None:
-        """`environment`: bench.provenance.environment's dict (or, in tests, just a device line)."""
-        if isinstance(environment, str):
-            environment = {"device": environment}
+    def start(self, suite: str, job, environment: dict, code_version: dict, started: str) -> None:
+        """`environment`: bench.provenance.environment's dict (its "device" line goes in its own column)."""
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO runs (suite, job_key, label, model, sweep, params, seed, spec, status,"

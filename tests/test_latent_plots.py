@@ -35,7 +35,7 @@ def filled_store(path, scores: list) -> tuple[Store, Suite]:
     """scores: [(job, (mig, elbo))]."""
     store = Store(path)
     for j, values in scores:
-        store.start("s", j, "cpu", {"git_sha": "abc"}, "t0")
+        store.start("s", j, {"device": "cpu"}, {"git_sha": "abc"}, "t0")
         store.finish("s", j.key, [record(s, v) for s, v in zip(SPECS, values)], 1000, False, 1.0, 0.1, "t1")
     suite = Suite("s.yaml", "s", "", {"name": "dsprites", "params": {}}, [j for j, _ in scores], SPECS, ["latent_size"])
     return store, suite

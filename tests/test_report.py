@@ -31,7 +31,7 @@ def suite_of(jobs, name="s", plots=("score_vs_beta",), description="", metrics=M
 
 
 def finished(store, j, values, n_params=1000, suite="s"):
-    store.start(suite, j, "cpu", {"git_sha": "abc"}, "t0")
+    store.start(suite, j, {"device": "cpu"}, {"git_sha": "abc"}, "t0")
     store.finish(suite, j.key, [score(m, v) for m, v in values.items()], n_params, False, 1.0, 0.1, "t1")
 
 
@@ -47,10 +47,10 @@ def store(tmp_path):
     for j, (mig, l1) in zip(JOBS, VALUES.values()):
         finished(store, j, {"mig": mig, "l1": l1})
     big, bad = JOBS[-2:]
-    store.start("s", big, "cpu", {"git_sha": "abc"}, "t0")
+    store.start("s", big, {"device": "cpu"}, {"git_sha": "abc"}, "t0")
     store.finish("s", big.key, [score("mig", None, "model has no encoder"), score("l1", 0.05)],
                  5000, True, 0.0, 0.1, "t1")
-    store.start("s", bad, "cpu", {"git_sha": "abc"}, "t0")
+    store.start("s", bad, {"device": "cpu"}, {"git_sha": "abc"}, "t0")
     store.fail("s", bad.key, "train", "TrainingDiverged: loss became nan at step 7 of 10", "t1")
     return store
 
@@ -204,7 +204,7 @@ def test_the_conditioning_bias_floor_is_printed_beside_m4(tmp_path):
     conditioning = MetricSpec("conditioning_mi", {"num_points": 2000, "num_bins": 20})
     store = Store(tmp_path / "r.sqlite")
     j = job("MS-VAE", 1.0, 0, "ms_vae")
-    store.start("s", j, "cpu", {"git_sha": "abc"}, "t0")
+    store.start("s", j, {"device": "cpu"}, {"git_sha": "abc"}, "t0")
     store.finish("s", j.key, [{**score("conditioning_mi", 0.03, spec=conditioning), "metric_id": conditioning.output_id("M4"),
                                "higher_is_better": False}], 10, False, 1.0, 0.1, "t1")
     write_report(store, suite_of([j], metrics=[conditioning], plots=()), tmp_path / "out")

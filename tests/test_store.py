@@ -19,7 +19,7 @@ def filled(path) -> Store:
     store = Store(path)
     for seed in range(30):
         job = Job("A", "beta_tcvae", "1", {"beta": 1.0}, {}, seed, Budget(), {"name": "dsprites", "params": {}})
-        store.start("s", job, "cpu", {"git_sha": "abc"}, "t0")
+        store.start("s", job, {"device": "cpu"}, {"git_sha": "abc"}, "t0")
         store.finish("s", job.key, [{"metric_id": "l1", "metric": "l1", "value": seed / 10, "version": "1",
                                      "higher_is_better": False, "params": {"num_points": 10}, "details": {"x": "y" * 200}}],
                      1000, False, 1.0, 0.1, "t1")
