@@ -58,15 +58,18 @@ def sha256_of(path: Path) -> str:
 
 
 class ArtifactCache:
-    def __init__(self, root):
-        self.root = Path(root)
+    def __init__(self, root, fresh: bool = False):
+        """`fresh`: reuse only what this object saved (msbench run --fresh): older artifacts are
+        invisible, and replaced when the same key is trained again."""
+        self.root, self.fresh = Path(root), fresh
+        self._saved = set()
 
     def path(self, key: str) -> Path:
         return self.root / key
 
     def has(self, key: str) -> bool:
         """An artifact folder exists (whole or damaged: `load_into` tells which)."""
-        return self.path(key).is_dir()
+        return self.path(key).is_dir() and (not self.fresh or key in self._saved)
 
     def check_writable(self) -> None:
         """Raise CacheError unless artifacts can be written here (checked before any training)."""
@@ -95,16 +98,31 @@ class ArtifactCache:
             files = {name: sha256_of(tmp / name) for name in (WEIGHTS, SPEC, LOSSES)}
             manifest = {"format": FORMAT, "sha256": files, "trained_on": trained_on}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-            try:
-                os.rename(tmp, target)  # atomic; fails when the target exists (and is not empty)
-            except OSError:
-                if not target.is_dir():
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)  # another run saved it first: keep its copy
+            if self.fresh and key not in self._saved and target.is_dir():
+                self._replace(tmp, target)
+            else:
+                try:
+                    os.rename(tmp, target)  # atomic; fails when the target exists (and is not empty)
+                except OSError:
+                    if not target.is_dir():
+                        raise
+                    shutil.rmtree(tmp, ignore_errors=True)  # another run saved it first: keep its copy
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self._saved.add(key)
         return target
+
+    def _replace(self, new: Path, target: Path) -> None:
+        """Swap an older artifact for `new`: the old folder is renamed away first (a reader in
+        between finds none and trains, never a half-written one), then removed."""
+        old = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex}")
+        try:
+            os.rename(target, old)
+        except FileNotFoundError:
+            pass
+        os.rename(new, target)
+        shutil.rmtree(old, ignore_errors=True)
 
     def verify(self, key: str) -> None:
         """Raise CorruptArtifact unless every file matches the manifest."""

@@ -79,7 +79,7 @@ def cmd_run(args) -> int:
     if data is None:
         return 2
     # every place results go must be writable before the first job, not after hours of training
-    cache = ArtifactCache(args.cache)
+    cache = ArtifactCache(args.cache, fresh=args.fresh)
     try:
         cache.check_writable()
     except CacheError as exc:
@@ -92,7 +92,7 @@ def cmd_run(args) -> int:
     claims = Claims(store)
     try:
         summary = run_suite(suite, store, cache, device, progress=not args.no_progress,
-                            fid_weights=args.fid_weights, data=data, claims=claims)
+                            fid_weights=args.fid_weights, data=data, claims=claims, command=sys.argv)
     except KeyboardInterrupt:
         print("interrupted: finished jobs are stored; run the same command again to resume", file=sys.stderr)
         return 130
@@ -101,9 +101,11 @@ def cmd_run(args) -> int:
                       "before it are kept: run the same command again once it is fixed") from None
     finally:
         claims.close()
+    run_id = store.run_id
     paths = _report(store, suite, args, data, train=True)
     store.close()
-    print(f"{summary.ok} jobs ran, {summary.skipped} already done, {len(summary.failed)} failed", file=sys.stderr)
+    print(f"run {run_id}: {summary.ok} jobs ran, {summary.skipped} already done, {len(summary.failed)} failed",
+          file=sys.stderr)
     for display, phase, reason in summary.failed:
         print(f"  failed: {display} ({phase}): {reason}", file=sys.stderr)
     print(f"leaderboard: {paths['markdown']}")
@@ -197,10 +199,23 @@ def cmd_regress(args) -> int:
     if baseline.get("suite") != suite.name:
         raise Refused(f"msbench regress: the baseline is of suite {baseline.get('suite')!r}, not {suite.name!r}")
     store = _open_store(args.store, readonly=True)
-    runs = current_runs(store, suite)
-    comparison = compare(baseline, current_scores(store, suite), runs, _run_environment(runs),
+    invocations = {i["run_id"]: i for i in store.invocations(suite.name)}
+    run_id = args.run or (max(invocations) if invocations else None)
+    if run_id is None or run_id not in invocations:
+        raise Refused(f"msbench regress: no run {run_id} of suite {suite.name} in {args.store}" if run_id else
+                      f"msbench regress: no run of suite {suite.name} in {args.store}: `msbench run --fresh` first")
+    runs = current_runs(store, suite, run_id)  # the run under test only: never older scores
+    for run in runs:
+        if run["status"] == "not run":
+            run["error"] = f"run {run_id} did not score it (`msbench run --fresh` scores every job afresh)"
+    comparison = compare(baseline, current_scores(store, suite, run_id), runs, _run_environment(runs),
                          {name: info.floor for name, info in METRICS.items()}, k=args.k, exact=args.exact,
                          allow_device_change=args.allow_device_change)
+    if invocations[run_id]["finished"] is None:
+        comparison.problems.insert(0, f"run {run_id} did not finish (interrupted, killed, or still running)")
+    print(f"run under test: {run_id} ({invocations[run_id]['started']}"
+          f"{', fresh' if invocations[run_id]['fresh'] else ', NOT fresh: it may have reused older work'})",
+          file=sys.stderr)
     print(as_json(comparison) if args.json else report(comparison))
     return comparison.exit_code
 
@@ -237,6 +252,9 @@ def cmd_show(args) -> int:
 
 def cmd_store(args) -> int:
     store = _open_store(args.store, readonly=args.action == "check")
+    if args.action == "upgrade":  # opening it for writing did it
+        print(f"{args.store}: schema version {store.db.execute('PRAGMA user_version').fetchone()[0]}, every row kept")
+        return 0
     if args.action == "check":
         problem = store.check()
         if problem != "ok":
@@ -324,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "count: scores move with it, and it is recorded with every run)")
     p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bars")
+    p.add_argument("--fresh", action="store_true",
+                   help="reuse nothing made before: score every job again and retrain every model and feature net "
+                        "(replacing their cached artifacts); for nightly regression")
     data_root_arg(p)
     p.add_argument("--fid-weights", metavar="PATH", default=None,
                    help="FID Inception weights file (default: $MSBENCH_FID_WEIGHTS, else "
@@ -349,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-device-change", action="store_true",
                    help="compare although the baseline ran on another device kind (cpu/cuda)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--run", metavar="RUN_ID", default=None,
+                   help="the run under test (default: the suite's latest run in the store)")
     p.set_defaults(func=cmd_regress)
 
     p = sub.add_parser("validate", help="check suite files without running anything")
@@ -379,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("store", help="check a results store, or back it up")
     store_sub = p.add_subparsers(dest="action", required=True)
     q = store_sub.add_parser("check", help="full integrity check and a count of what it holds")
+    store_args(q)
+    q = store_sub.add_parser("upgrade", help="upgrade a store from an older msbench in place (keeps every row)")
     store_args(q)
     q = store_sub.add_parser("backup", help="a consistent, checked copy (safe while a run writes)")
     q.add_argument("target", help="the new backup file (must not exist)")

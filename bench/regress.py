@@ -91,7 +91,8 @@ def make_baseline(suite, frame, code: dict, environment: dict) -> dict:
         rows.append({"label": label, "point": point, "output": output, "metric": cell["metric"],
                      "version": cell["version"], "higher_is_better": cell["higher_is_better"],
                      **_stats(list(cell["values"].values())), "values": cell["values"]})
-    return {"format": FORMAT, "suite": suite.name, "code": code, "lock": code.get("lock"),
+    run_ids = sorted(set(frame["run_id"])) if len(frame) and "run_id" in frame else []
+    return {"format": FORMAT, "suite": suite.name, "code": code, "lock": code.get("lock"), "runs": run_ids,
             "device": environment.get("device"), "device_kind": environment.get("device_kind"),
             "cpu_capability": environment.get("cpu_capability"), "threads": environment.get("threads"),
             "cells": rows}

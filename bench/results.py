@@ -14,13 +14,14 @@ import pandas as pd
 from bench.suite import format_point
 
 
-def current_scores(store, suite) -> pd.DataFrame:
+def current_scores(store, suite, run_id: str | None = None) -> pd.DataFrame:
     """One row per current score of a successful run (the store's columns, with the suite's
-    `label` and `sweep`, and `sweep_point` for display); empty when there are none."""
+    `label` and `sweep`, and `sweep_point` for display); empty when there are none. From each
+    job's latest row, or with `run_id` from that run's rows only."""
     jobs = {job.key: job for job in suite.jobs}
     wanted = suite.score_specs
     rows = []
-    for row in store.scores(suite.name):
+    for row in store.scores(suite.name, run_id):
         job = jobs.get(row["job_key"])
         if job is None or wanted.get(row["metric_id"]) != (row["version"], json.loads(row["params"])):
             continue
@@ -28,10 +29,10 @@ def current_scores(store, suite) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def current_runs(store, suite) -> list[dict]:
+def current_runs(store, suite, run_id: str | None = None) -> list[dict]:
     """One entry per job of the suite, in the suite's order: its stored run row (label and sweep
-    from the suite), or status 'not run' when the store has none."""
-    stored = {r["job_key"]: r for r in store.runs(suite.name)}
+    from the suite; the latest, or run `run_id`'s), or status 'not run' when there is none."""
+    stored = {r["job_key"]: r for r in store.runs(suite.name, run_id)}
     runs = []
     for job in suite.jobs:
         row = stored.get(job.key) or {"job_key": job.key, "status": "not run", "phase": None, "error": None,

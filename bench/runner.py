@@ -195,13 +195,25 @@ class CachedModels:
 
 
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
-              out=None, fid_weights=None, data=None, claims=None, poll: float = 1.0) -> RunSummary:
-    """`fid_weights`: the Inception weights file for FID (else $MSBENCH_FID_WEIGHTS, else torch's hub cache);
+              out=None, fid_weights=None, data=None, claims=None, poll: float = 1.0, command=None) -> RunSummary:
+    """One run (invocation) of `suite`, under a new run id in the store (`command`: its argv,
+    recorded). With `cache.fresh`, no stored score is reused either: every job is scored again.
+
+    `fid_weights`: the Inception weights file for FID (else $MSBENCH_FID_WEIGHTS, else torch's hub cache);
     `data`: the suite's dataset, already loaded (else loaded here, from the default data root);
     `claims`: this run's `store.Claims`, so that runs sharing the store share the jobs (a job
     another run holds is taken up later, or skipped once that run has scored it)."""
     out = out or sys.stderr
     summary = RunSummary()
+    run_id = store.begin(suite.name, cache.fresh, command)
+    tqdm.write(f"run {run_id}" + (" (fresh: reusing no stored score or cached artifact)" if cache.fresh else ""),
+               file=out)
+    _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, claims, poll, summary)
+    store.end(_now())  # an interrupted or killed run keeps finished NULL
+    return summary
+
+
+def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, claims, poll, summary) -> None:
     wanted = suite.score_specs
     version, machine = code_version(), environment(device)
     data = data if data is not None else datasets.load(suite.dataset["name"], **suite.dataset["params"])
@@ -211,6 +223,9 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
     spaces = FeatureSpaces(cache, device, fid_weights, progress, log=lambda m: tqdm.write(m, file=out))
     pending, said_waiting = list(enumerate(suite.jobs, 1)), False
     held_elsewhere = set()  # indices of the jobs another run held when this one reached them
+
+    def done(job) -> bool:  # a fresh run counts only what it scored itself
+        return store.done(suite.name, job.key, wanted, run_id=store.run_id if cache.fresh else None)
 
     def run_one(index, job, log) -> None:
         """Train or load one job, score it and record the result (or the failure, with its phase)."""
@@ -252,7 +267,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
             def log(message, prefix=prefix):
                 tqdm.write(f"{prefix}: {message}", file=out)
 
-            if store.done(suite.name, job.key, wanted):
+            if done(job):
                 summary.skipped += 1
                 log("scored by another run" if index in held_elsewhere else "already scored, skipped")
                 _check_artifact(cache, job.key, log)
@@ -264,7 +279,7 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
                 continue
             try:
                 row = store.status(suite.name, job.key) if index in held_elsewhere else None
-                if claims is not None and store.done(suite.name, job.key, wanted):  # finished elsewhere since we looked
+                if claims is not None and done(job):  # finished elsewhere since we looked
                     summary.skipped += 1
                     log("scored by another run")
                 elif row and row["status"] == "failed" and (row["started"] or "") >= run_started:
@@ -281,5 +296,4 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
                 said_waiting = True
             time.sleep(poll)
         pending = deferred
-    return summary
 

@@ -1,4 +1,9 @@
-"""The results store: one SQLite file with a row per (suite, job) and per score.
+"""The results store: one SQLite file with a row per (suite, job, run) and per score.
+
+Every invocation that writes is a run with its own id (`invocations`), and every run's rows
+and scores are kept: a job done again (a --fresh run, a changed metric, a failure retried)
+adds rows under the new run id and replaces nothing. Leaderboards read each job's latest row;
+`msbench regress` reads the rows of one run; `msbench history` reads them all.
 
 A job's run row and its scores are written in one transaction, so a run killed at any
 moment leaves either the whole result or none of it (a job that was started but not
@@ -10,6 +15,7 @@ Runs that share a store share its work: a run claims a job before it starts it (
 renews its claims while it works, and the claims of a killed run lapse.
 """
 
+import datetime
 import json
 import os
 import socket
@@ -20,9 +26,18 @@ import uuid
 from pathlib import Path
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS invocations (
+    run_id TEXT PRIMARY KEY,      -- <UTC time>-<nonce>: sorts in the order runs started
+    suite TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,                -- NULL while it runs, or when it was killed
+    fresh INTEGER NOT NULL,       -- 1: reused no stored score or cached artifact (msbench run --fresh)
+    command TEXT                  -- JSON: the argv
+);
 CREATE TABLE IF NOT EXISTS runs (
     suite TEXT NOT NULL,
     job_key TEXT NOT NULL,
+    run_id TEXT NOT NULL,         -- the invocation that ran it ('legacy' for rows from before run ids)
     label TEXT NOT NULL,
     model TEXT NOT NULL,
     sweep TEXT NOT NULL,          -- JSON: the swept params of this job
@@ -41,7 +56,7 @@ CREATE TABLE IF NOT EXISTS runs (
     eval_seconds REAL,
     started TEXT,
     finished TEXT,
-    PRIMARY KEY (suite, job_key)
+    PRIMARY KEY (suite, job_key, run_id)
 );
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,         -- '<suite>/<job key>' for a job, 'artifact/<key>' for a training
@@ -51,6 +66,7 @@ CREATE TABLE IF NOT EXISTS claims (
 CREATE TABLE IF NOT EXISTS scores (
     suite TEXT NOT NULL,
     job_key TEXT NOT NULL,
+    run_id TEXT NOT NULL,
     metric_id TEXT NOT NULL,      -- name plus any non-default params, e.g. mig[num_bins=10]
     metric TEXT NOT NULL,
     value REAL,                   -- NULL when missing
@@ -59,14 +75,20 @@ CREATE TABLE IF NOT EXISTS scores (
     higher_is_better INTEGER NOT NULL,
     params TEXT NOT NULL,         -- JSON: the metric's full params
     details TEXT,                 -- JSON: e.g. sample size, warnings
-    PRIMARY KEY (suite, job_key, metric_id)
+    PRIMARY KEY (suite, job_key, run_id, metric_id)
 );
 """
 
 
-SCHEMA_VERSION = 2  # PRAGMA user_version; 0 is a store from before versioning (runs and scores only)
-# Columns added since version 1, (table, column, type): an older store gets them in place on open.
-ADDED_COLUMNS = (("runs", "environment", "TEXT"),)  # version 2
+def _latest(table: str = "runs") -> str:
+    """SQL: `table`'s row is its job's latest (by insertion order: a job's rows are only ever added)."""
+    return (f"{table}.rowid = (SELECT MAX(l.rowid) FROM runs l WHERE l.suite = {table}.suite "
+            f"AND l.job_key = {table}.job_key)")
+
+
+SCHEMA_VERSION = 3  # PRAGMA user_version; 0 is a store from before versioning (runs and scores only)
+# Version 2 added runs.environment; version 3 added run ids (invocations, and run_id in the keys).
+LEGACY_RUN = "legacy"  # the run id given to rows from before version 3
 SQLITE_HEADER = b"SQLite format 3\x00"
 RECOVER = "restore it from a backup (`msbench store backup` makes one) or move it away to start a new store"
 
@@ -110,6 +132,7 @@ class Store:
             mode = "ro" if readonly else "rw"  # never "rwc": a store that vanished is not silently made anew
             self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode={mode}", uri=True, timeout=60)
             self.db.row_factory = sqlite3.Row
+            self.run_id = None  # set by begin(): the run this Store object writes
             self._open(readonly)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"results store {self.path} cannot be used: {exc}; {RECOVER}") from None
@@ -149,19 +172,41 @@ class Store:
             raise StoreError(f"{self.path} is an SQLite database but not an msbench results store "
                              f"(tables: {', '.join(sorted(tables))[:200]})")
         if readonly:
+            if version < SCHEMA_VERSION:
+                raise StoreError(f"results store {self.path} has schema version {version}, older than this msbench's "
+                                 f"({SCHEMA_VERSION}): `msbench store upgrade --store {self.path}` upgrades it in place, "
+                                 "keeping every row (so does any `msbench run` on it)")
             return
         if self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
             raise StoreError(f"results store {self.path}: cannot switch to WAL mode (a network file system?)")
+        if version < SCHEMA_VERSION:
+            self._upgrade()
         with self.db:  # also proves the file is writable before any work starts
             self.db.executescript(SCHEMA)
-            self._upgrade()
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _upgrade(self) -> None:
-        """Add the columns an older store lacks, in the open transaction."""
-        for table, column, kind in ADDED_COLUMNS:
-            if column not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}:
-                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        """Rebuild the tables of an older store under this schema, keeping every row (rows from
+        before run ids get the run id 'legacy', columns added since are NULL), in one transaction:
+        a failure leaves the store as it was."""
+        fresh = sqlite3.connect(":memory:")
+        fresh.executescript(SCHEMA)
+        copies = []
+        for table in ("runs", "scores"):
+            old = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            columns = [r[1] for r in fresh.execute(f"PRAGMA table_info({table})") if r[1] in old]
+            values = columns if "run_id" in old else columns + [f"'{LEGACY_RUN}'"]
+            columns = columns if "run_id" in old else columns + ["run_id"]
+            copies += [f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM old_{table} "
+                       "ORDER BY rowid;", f"DROP TABLE old_{table};"]
+        fresh.close()
+        script = ["BEGIN IMMEDIATE;", "ALTER TABLE runs RENAME TO old_runs;", "ALTER TABLE scores RENAME TO old_scores;",
+                  SCHEMA, *copies, f"PRAGMA user_version = {SCHEMA_VERSION};", "COMMIT;"]
+        try:
+            self.db.executescript("\n".join(script))
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
 
     def close(self):
         self.db.close()
@@ -183,34 +228,39 @@ class Store:
         return target
 
     def counts(self) -> dict:
-        runs = dict(self.db.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+        runs = dict(self.db.execute(f"SELECT status, COUNT(*) FROM runs WHERE {_latest()} GROUP BY status").fetchall())
         return {"runs": runs, "scores": self.db.execute("SELECT COUNT(*) FROM scores").fetchone()[0],
-                "suites": self.suites()}
+                "suites": self.suites(),
+                "invocations": self.db.execute("SELECT COUNT(*) FROM invocations").fetchone()[0]}
 
-    def status(self, suite: str, job_key: str) -> dict | None:
-        row = self.db.execute("SELECT status, phase, error, started, finished FROM runs WHERE suite=? AND job_key=?",
-                              (suite, job_key)).fetchone()
-        return dict(row) if row else None
+    # --- writing: one run (invocation) at a time per Store object ---
 
-    def done(self, suite: str, job_key: str, wanted: dict) -> bool:
-        """True when the job succeeded and every wanted score is stored as it is defined now:
-        `wanted` maps each metric id to its (version, params); a score stored under an older
-        version or other params is redone."""
-        row = self.db.execute("SELECT status FROM runs WHERE suite=? AND job_key=?", (suite, job_key)).fetchone()
-        if row is None or row["status"] != "ok":
-            return False
-        have = {r["metric_id"]: (r["version"], json.loads(r["params"])) for r in self.db.execute(
-            "SELECT metric_id, version, params FROM scores WHERE suite=? AND job_key=?", (suite, job_key))}
-        return all(have.get(metric_id) == spec for metric_id, spec in wanted.items())
+    def begin(self, suite: str, fresh: bool = False, command=None) -> str:
+        """Start a run of `suite`: a new run id, recorded in `invocations`; rows written from now
+        on carry it."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.run_id = f"{now:%Y%m%dT%H%M%S}.{now.microsecond:06d}Z-{uuid.uuid4().hex[:6]}"
+        with self.db:
+            self.db.execute("INSERT INTO invocations (run_id, suite, started, fresh, command) VALUES (?,?,?,?,?)",
+                            (self.run_id, suite, now.isoformat(timespec="seconds"), int(fresh),
+                             json.dumps(command) if command is not None else None))
+        return self.run_id
+
+    def end(self, finished: str) -> None:
+        with self.db:
+            self.db.execute("UPDATE invocations SET finished=? WHERE run_id=?", (finished, self.run_id))
 
     def start(self, suite: str, job, environment: dict, code_version: dict, started: str) -> None:
-        """`environment`: bench.provenance.environment's dict (its "device" line goes in its own column)."""
+        """`environment`: bench.provenance.environment's dict (its "device" line goes in its own column).
+        Without `begin`, the first `start` begins a run."""
+        if getattr(self, "run_id", None) is None:
+            self.begin(suite)
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO runs (suite, job_key, label, model, sweep, params, seed, spec, status,"
-                " device, code_version, environment, started) VALUES (?,?,?,?,?,?,?,?, 'running', ?,?,?,?)",
-                (suite, job.key, job.label, job.model, json.dumps(job.sweep), json.dumps(job.params), job.seed,
-                 json.dumps(job.spec, sort_keys=True), environment["device"], json.dumps(code_version),
+                "INSERT OR REPLACE INTO runs (suite, job_key, run_id, label, model, sweep, params, seed, spec, status,"
+                " device, code_version, environment, started) VALUES (?,?,?,?,?,?,?,?,?, 'running', ?,?,?,?)",
+                (suite, job.key, self.run_id, job.label, job.model, json.dumps(job.sweep), json.dumps(job.params),
+                 job.seed, json.dumps(job.spec, sort_keys=True), environment["device"], json.dumps(code_version),
                  json.dumps(environment, sort_keys=True), started))
 
     def finish(self, suite: str, job_key: str, scores: list[dict], n_params: int, reused: bool,
@@ -218,29 +268,75 @@ class Store:
         with self.db:  # one transaction: scores and status land together
             for s in scores:
                 self.db.execute(
-                    "INSERT OR REPLACE INTO scores (suite, job_key, metric_id, metric, value, missing_reason,"
-                    " version, higher_is_better, params, details) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (suite, job_key, s["metric_id"], s["metric"], s["value"], s.get("missing_reason"),
+                    "INSERT OR REPLACE INTO scores (suite, job_key, run_id, metric_id, metric, value, missing_reason,"
+                    " version, higher_is_better, params, details) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (suite, job_key, self.run_id, s["metric_id"], s["metric"], s["value"], s.get("missing_reason"),
                      s["version"], int(s["higher_is_better"]), json.dumps(s["params"], sort_keys=True),
                      json.dumps(s.get("details", {}))))
             self.db.execute(
                 "UPDATE runs SET status='ok', phase=NULL, error=NULL, n_params=?, reused=?, train_seconds=?,"
-                " eval_seconds=?, finished=? WHERE suite=? AND job_key=?",
-                (n_params, int(reused), train_seconds, eval_seconds, finished, suite, job_key))
+                " eval_seconds=?, finished=? WHERE suite=? AND job_key=? AND run_id=?",
+                (n_params, int(reused), train_seconds, eval_seconds, finished, suite, job_key, self.run_id))
 
     def fail(self, suite: str, job_key: str, phase: str, error: str, finished: str) -> None:
         with self.db:
-            self.db.execute("UPDATE runs SET status='failed', phase=?, error=?, finished=? WHERE suite=? AND job_key=?",
-                            (phase, error, finished, suite, job_key))
+            self.db.execute("UPDATE runs SET status='failed', phase=?, error=?, finished=? "
+                            "WHERE suite=? AND job_key=? AND run_id=?",
+                            (phase, error, finished, suite, job_key, self.run_id))
 
-    def runs(self, suite: str) -> list[dict]:
-        rows = self.db.execute("SELECT * FROM runs WHERE suite=? ORDER BY label, sweep, seed", (suite,))
+    # --- reading: each job's latest row, or the rows of one run ---
+
+    def _which(self, run_id):
+        return ("runs.run_id = ?", (run_id,)) if run_id is not None else (_latest(), ())
+
+    def status(self, suite: str, job_key: str) -> dict | None:
+        """The job's latest row's status, phase, error and times."""
+        row = self.db.execute(f"SELECT status, phase, error, started, finished, run_id FROM runs "
+                              f"WHERE suite=? AND job_key=? AND {_latest()}", (suite, job_key)).fetchone()
+        return dict(row) if row else None
+
+    def done(self, suite: str, job_key: str, wanted: dict, run_id: str | None = None) -> bool:
+        """True when the job's latest row (or its row in run `run_id`) succeeded and holds every
+        wanted score as it is defined now: `wanted` maps each metric id to its (version, params);
+        a score stored under an older version or other params is redone."""
+        where, args = self._which(run_id)
+        row = self.db.execute(f"SELECT status, run_id FROM runs WHERE suite=? AND job_key=? AND {where}",
+                              (suite, job_key, *args)).fetchone()
+        if row is None or row["status"] != "ok":
+            return False
+        have = {r["metric_id"]: (r["version"], json.loads(r["params"])) for r in self.db.execute(
+            "SELECT metric_id, version, params FROM scores WHERE suite=? AND job_key=? AND run_id=?",
+            (suite, job_key, row["run_id"]))}
+        return all(have.get(metric_id) == spec for metric_id, spec in wanted.items())
+
+    def runs(self, suite: str, run_id: str | None = None) -> list[dict]:
+        """Each job's latest row, or the rows run `run_id` wrote."""
+        where, args = self._which(run_id)
+        rows = self.db.execute(f"SELECT * FROM runs WHERE suite=? AND {where} ORDER BY label, sweep, seed",
+                               (suite, *args))
         return [dict(r) for r in rows]
 
-    def scores(self, suite: str) -> list[dict]:
+    def scores(self, suite: str, run_id: str | None = None) -> list[dict]:
+        """The scores of each job's latest row, or of run `run_id`, where that row succeeded."""
+        where, args = self._which(run_id)
         rows = self.db.execute(
-            "SELECT s.*, r.label, r.model, r.sweep, r.params AS model_params, r.seed, r.n_params "
-            "FROM scores s JOIN runs r USING (suite, job_key) WHERE s.suite=? AND r.status='ok'", (suite,))
+            "SELECT scores.*, runs.label, runs.model, runs.sweep, runs.params AS model_params, runs.seed, runs.n_params "
+            "FROM scores JOIN runs USING (suite, job_key, run_id) "
+            f"WHERE scores.suite=? AND runs.status='ok' AND {where}", (suite, *args))
+        return [dict(r) for r in rows]
+
+    def history(self, suite: str) -> list[dict]:
+        """Every score of every successful row of `suite`, with its run's id, start and code version."""
+        rows = self.db.execute(
+            "SELECT s.job_key, s.run_id, s.metric_id, s.metric, s.value, s.version, s.params, s.higher_is_better,"
+            " r.label, r.sweep, r.seed, r.code_version, r.device, COALESCE(i.started, r.started) AS run_started "
+            "FROM scores s JOIN runs r USING (suite, job_key, run_id) LEFT JOIN invocations i USING (run_id) "
+            "WHERE s.suite=? AND r.status='ok' ORDER BY s.run_id", (suite,))
+        return [dict(r) for r in rows]
+
+    def invocations(self, suite: str) -> list[dict]:
+        """The suite's runs, oldest first."""
+        rows = self.db.execute("SELECT * FROM invocations WHERE suite=? ORDER BY run_id", (suite,))
         return [dict(r) for r in rows]
 
     def suites(self) -> list[str]:

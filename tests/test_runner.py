@@ -9,6 +9,7 @@ import torch
 import bench.runner
 from bench.cli import main
 from bench.runner import DeviceError, resolve_device
+from bench.store import Store
 from bench.suite import load_suite
 from conftest import SUITES
 
@@ -19,10 +20,12 @@ N_JOBS = len(SUITE.jobs)
 N_SCORES = N_JOBS * sum(len(m.ids) for m in SUITE.metrics)
 
 
-def rows(store="results.sqlite", table="runs"):
+def rows(store="results.sqlite", table="runs", every=False):
+    """A table's rows; of `runs`, each job's latest row (what readers see) unless `every`."""
+    latest = "WHERE rowid IN (SELECT MAX(rowid) FROM runs GROUP BY suite, job_key)"
     with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:  # never creates it
         db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(f"SELECT * FROM {table}")]
+        return [dict(r) for r in db.execute(f"SELECT * FROM {table} {latest if table == 'runs' and not every else ''}")]
 
 
 def run(*extra):
@@ -75,6 +78,34 @@ def test_same_seed_same_scores(workdir):
     assert scores_by_job("a.sqlite") == scores_by_job("b.sqlite")
 
 
+def test_a_fresh_run_reuses_nothing_and_regress_tests_only_the_run_under_test(workdir, capsys):
+    assert run() == 0
+    manifests = {p: p.stat().st_mtime_ns for p in (workdir / "cache").glob("*/manifest.json")}
+    capsys.readouterr()
+    assert run("--fresh") == 0
+    err = capsys.readouterr().err
+    assert "fresh: reusing no stored score or cached artifact" in err
+    # every job trained and scored again (MS-VAE's stage one is the beta-TCVAE job trained earlier in this run)
+    assert "already scored" not in err and "reused, evaluated" not in err and err.count("trained in") >= N_JOBS
+    assert "domain feature net for" in err  # the feature net too
+    assert all(p.stat().st_mtime_ns != t for p, t in manifests.items())  # artifacts replaced, none kept
+    first, fresh = (i["run_id"] for i in rows(table="invocations"))
+    assert len(rows(every=True)) == 2 * N_JOBS and len(rows(table="scores")) == 2 * N_SCORES  # both runs kept
+    store = Store("results.sqlite", readonly=True)
+    assert sorted(s["value"] or 0 for s in store.scores("smoke", first)) == \
+        sorted(s["value"] or 0 for s in store.scores("smoke", fresh))  # same host, same seeds: bit-identical
+    store.close()
+    args = ["--store", "results.sqlite", "--out", "lb"]
+    assert main(["baseline", SMOKE, *args]) == 0
+    assert main(["regress", SMOKE, *args, "--exact"]) == 0
+    assert main(["regress", SMOKE, *args, "--exact", "--run", first]) == 0
+    capsys.readouterr()
+    assert run() == 0  # resumes: scores nothing, so its run has nothing to test
+    assert main(["regress", SMOKE, *args]) == 2
+    out, err = capsys.readouterr()
+    assert out.count("did not score it") == N_JOBS and "NOT fresh" in err
+
+
 def test_interrupted_run_resumes_without_duplicates(workdir, monkeypatch, capsys):
     real_evaluate = bench.runner.evaluate
     calls = []
@@ -93,8 +124,13 @@ def test_interrupted_run_resumes_without_duplicates(workdir, monkeypatch, capsys
     err = capsys.readouterr().err
     assert err.count("already scored, skipped") == 1
     assert "reused cached artifact" in err  # the interrupted job had finished training
-    assert len(rows()) == N_JOBS and {r["status"] for r in rows()} == {"ok"}
+    latest = Store("results.sqlite", readonly=True).runs("smoke")
+    assert len(latest) == N_JOBS and {r["status"] for r in latest} == {"ok"}
+    assert sorted(r["run_id"] for r in latest) == sorted(r["run_id"] for r in rows())
+    assert len(rows(every=True)) == N_JOBS + 1  # the interrupted attempt is kept as history, under its own run id
     assert len(rows(table="scores")) == N_SCORES
+    first, second = (i for i in rows(table="invocations"))
+    assert first["finished"] is None and second["finished"]  # the interrupted run is marked unfinished
 
 
 def test_failed_job_is_recorded_and_others_go_on(workdir, monkeypatch, capsys):

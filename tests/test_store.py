@@ -92,37 +92,70 @@ def test_wal_mode_schema_version_and_a_newer_store(good):
         Store(good)
 
 
-def test_a_store_from_before_versioning_is_upgraded_in_place(tmp_path):
-    import re
-
-    from bench.store import SCHEMA
-
-    path = tmp_path / "old.sqlite"
-    with sqlite3.connect(path) as db:  # what msbench wrote before: runs and scores, user_version 0
-        db.executescript(re.sub(r"CREATE TABLE IF NOT EXISTS claims \(.*?\);", "", SCHEMA, flags=re.S))
-        db.execute("INSERT INTO runs (suite, job_key, label, model, sweep, params, seed, spec, status) "
-                   "VALUES ('s', 'k', 'A', 'm', '{}', '{}', 0, '{}', 'ok')")
-    store = Store(path)
-    assert [r["job_key"] for r in store.runs("s")] == ["k"]
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+# The tables of schema version 2 (runs.environment; one row per (suite, job), no run ids)
+V2_TABLES = """
+CREATE TABLE runs (suite TEXT NOT NULL, job_key TEXT NOT NULL, label TEXT NOT NULL, model TEXT NOT NULL,
+    sweep TEXT NOT NULL, params TEXT NOT NULL, seed INTEGER NOT NULL, spec TEXT NOT NULL, status TEXT NOT NULL,
+    phase TEXT, error TEXT, device TEXT, code_version TEXT, environment TEXT, n_params INTEGER, reused INTEGER,
+    train_seconds REAL, eval_seconds REAL, started TEXT, finished TEXT, PRIMARY KEY (suite, job_key));
+CREATE TABLE scores (suite TEXT NOT NULL, job_key TEXT NOT NULL, metric_id TEXT NOT NULL, metric TEXT NOT NULL,
+    value REAL, missing_reason TEXT, version TEXT NOT NULL, higher_is_better INTEGER NOT NULL, params TEXT NOT NULL,
+    details TEXT, PRIMARY KEY (suite, job_key, metric_id));
+"""
 
 
-def test_a_version_1_store_gains_the_environment_column(tmp_path):
-    from bench.store import SCHEMA
-
-    old = SCHEMA.replace("    environment TEXT,", "")
-    assert old != SCHEMA
-    path = tmp_path / "v1.sqlite"
+def old_store(path, version: int):
+    """A store as msbench wrote it at schema `version` (0: before versioning, 1: no environment)."""
+    tables = V2_TABLES if version == 2 else V2_TABLES.replace(" environment TEXT,", "")
     with sqlite3.connect(path) as db:
-        db.executescript(old)
-        db.execute("PRAGMA user_version = 1")
-        db.execute("INSERT INTO runs (suite, job_key, label, model, sweep, params, seed, spec, status) "
-                   "VALUES ('s', 'k', 'A', 'm', '{}', '{}', 0, '{}', 'ok')")
+        db.executescript(tables)
+        if version:
+            db.execute("CREATE TABLE claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)")
+        db.execute(f"PRAGMA user_version = {version}")
+        for key, status in (("k", "ok"), ("f", "failed")):
+            db.execute("INSERT INTO runs (suite, job_key, label, model, sweep, params, seed, spec, status) "
+                       "VALUES ('s', ?, 'A', 'm', '{}', '{}', 0, '{}', ?)", (key, status))
+        db.execute("INSERT INTO scores VALUES ('s', 'k', 'l1', 'l1', 0.5, NULL, '1', 0, '{}', '{}')")
+    return path
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_an_older_store_is_upgraded_in_place_keeping_every_row(tmp_path, version):
+    path = old_store(tmp_path / "old.sqlite", version)
+    with pytest.raises(StoreError, match=f"schema version {version}, older .*msbench store upgrade"):
+        Store(path, readonly=True)  # reading cannot upgrade: told how, nothing changed
     store = Store(path)
-    assert store.runs("s")[0]["environment"] is None  # the old row is kept, with no environment
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert [(r["job_key"], r["status"], r["run_id"]) for r in store.runs("s")] == [("f", "failed", "legacy"),
+                                                                                  ("k", "ok", "legacy")]
+    assert [(s["job_key"], s["value"]) for s in store.scores("s")] == [("k", 0.5)]
+    assert store.runs("s")[0]["environment"] is None  # a column added since is empty on old rows
     store.close()
-    assert Store(path).runs("s")[0]["job_key"] == "k"  # opening again changes nothing
+    assert len(Store(path, readonly=True).runs("s")) == 2  # opening again changes nothing
+
+
+def test_every_run_is_kept_and_readers_see_each_jobs_latest_row(tmp_path):
+    job = Job("A", "beta_tcvae", "1", {"beta": 1.0}, {}, 0, Budget(), {"name": "dsprites", "params": {}})
+    spec = {"metric_id": "l1", "metric": "l1", "version": "1", "higher_is_better": False, "params": {}}
+    ids = []
+    for value in (0.1, 0.2):  # two invocations score the same job
+        store = Store(tmp_path / "r.sqlite")
+        ids.append(store.begin("s", fresh=True, command=["run"]))
+        store.start("s", job, {"device": "cpu"}, {"git_sha": f"sha{value}"}, "t0")
+        store.finish("s", job.key, [{**spec, "value": value}], 10, False, 1.0, 0.1, "t1")
+        store.end("t2")
+        store.close()
+    store = Store(tmp_path / "r.sqlite")
+    third = store.begin("s")
+    store.start("s", job, {"device": "cpu"}, {}, "t3")
+    store.fail("s", job.key, "train", "diverged", "t4")  # the latest attempt failed
+    assert ids[0] < ids[1] < third  # run ids sort in the order runs started
+    assert store.status("s", job.key)["status"] == "failed" and store.scores("s") == []
+    assert not store.done("s", job.key, {"l1": ("1", {})})
+    assert store.done("s", job.key, {"l1": ("1", {})}, run_id=ids[1])
+    assert [s["value"] for s in store.scores("s", run_id=ids[0])] == [0.1]
+    assert [(h["run_id"], h["value"]) for h in store.history("s")] == [(ids[0], 0.1), (ids[1], 0.2)]
+    assert [i["fresh"] for i in store.invocations("s")] == [1, 1, 0]
 
 
 def test_readonly_opening_creates_nothing(tmp_path):

@@ -128,7 +128,7 @@ class FeatureSpaces:
             return self._references[key]
         path = self.cache.root / "reference-features" / f"{key}.npz" if self.cache is not None else None
         features = None
-        if path is not None and path.is_file():
+        if path is not None and path.is_file() and not self.cache.fresh:  # a --fresh run computes its own
             try:
                 with np.load(path, allow_pickle=False) as stored:
                     features = stored["features"]
