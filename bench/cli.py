@@ -150,23 +150,13 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
-def _run_environment(runs: list) -> dict:
-    """The environment the suite's stored runs recorded (the first that has one), for baseline and
-    regress: what matters is where the scores were made, not where the comparison runs."""
-    for run in runs:
-        if run.get("environment"):
-            return json.loads(run["environment"])
-    kinds = {"cuda" if (r.get("device") or "").startswith("cuda") else "cpu" for r in runs if r.get("device")}
-    return {"device_kind": kinds.pop() if len(kinds) == 1 else None}
-
-
 def _baseline_path(args, suite) -> Path:
     return Path(args.baseline) if args.baseline else Path(args.out) / suite.name / "baseline.json"
 
 
 def cmd_baseline(args) -> int:
     from bench.provenance import code_version
-    from bench.regress import make_baseline
+    from bench.regress import make_baseline, run_environment
     from bench.results import current_runs, current_scores
 
     suite = _load_or_exit(args.suite, args.max_jobs)
@@ -178,7 +168,7 @@ def cmd_baseline(args) -> int:
                       f"{bad[0]['label']} seed {bad[0]['seed']}, {bad[0]['status']}); run the suite first")
     stored = [json.loads(r["code_version"]) for r in runs if r.get("code_version")]
     code = stored[0] if stored and all(c.get("git_sha") == stored[0].get("git_sha") for c in stored) else code_version()
-    document = make_baseline(suite, current_scores(store, suite), code, _run_environment(runs))
+    document = make_baseline(suite, current_scores(store, suite), code, run_environment(runs))
     path = _baseline_path(args, suite)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
@@ -187,8 +177,7 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_regress(args) -> int:
-    from bench.metrics import METRICS
-    from bench.regress import BaselineError, as_json, compare, load_baseline, report
+    from bench.regress import BaselineError, as_json, compare, floors, load_baseline, report, run_environment
     from bench.results import current_runs, current_scores
 
     suite = _load_or_exit(args.suite, args.max_jobs)
@@ -208,8 +197,8 @@ def cmd_regress(args) -> int:
     for run in runs:
         if run["status"] == "not run":
             run["error"] = f"run {run_id} did not score it (`msbench run --fresh` scores every job afresh)"
-    comparison = compare(baseline, current_scores(store, suite, run_id), runs, _run_environment(runs),
-                         {name: info.floor for name, info in METRICS.items()}, k=args.k, exact=args.exact,
+    comparison = compare(baseline, current_scores(store, suite, run_id), runs, run_environment(runs),
+                         floors(), k=args.k, exact=args.exact,
                          allow_device_change=args.allow_device_change)
     if invocations[run_id]["finished"] is None:
         comparison.problems.insert(0, f"run {run_id} did not finish (interrupted, killed, or still running)")

@@ -98,6 +98,23 @@ def make_baseline(suite, frame, code: dict, environment: dict) -> dict:
             "cells": rows}
 
 
+def floors() -> dict:
+    """{metric name: floor} as the metrics declare them."""
+    from bench.metrics import METRICS
+
+    return {name: info.floor for name, info in METRICS.items()}
+
+
+def run_environment(runs: list) -> dict:
+    """The environment the runs recorded (the first that has one): what matters is where the
+    scores were made, not where the comparison runs."""
+    for run in runs:
+        if run.get("environment"):
+            return json.loads(run["environment"])
+    kinds = {"cuda" if (r.get("device") or "").startswith("cuda") else "cpu" for r in runs if r.get("device")}
+    return {"device_kind": kinds.pop() if len(kinds) == 1 else None}
+
+
 def load_baseline(path) -> dict:
     path = Path(path)
     try:

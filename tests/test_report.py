@@ -79,7 +79,7 @@ def test_plots_and_html(store, tmp_path):
     paths = write_report(store, SUITE, tmp_path / "out")
     assert sorted(p.name for p in paths["plots"]) == ["l1_vs_beta.png", "mig_vs_beta.png"]
     assert all(p.stat().st_size > 1000 for p in paths["plots"])
-    assert "<table" in (tmp_path / "out/leaderboard.html").read_text()
+    assert "<table" in (tmp_path / "out/index.html").read_text()
 
 
 def test_empty_suite(tmp_path):
@@ -189,8 +189,9 @@ def test_user_text_is_escaped_and_never_a_formula(tmp_path):
     table = pd.read_csv(tmp_path / "out/leaderboard.csv")
     assert not [v for v in table["label"] if v.startswith(("=", "+", "-", "@"))]
     assert "'=HYPERLINK(\"http://x\")" in set(table["label"]) and "a|b" in set(table["label"])
-    page = (tmp_path / "out/leaderboard.html").read_text()
-    assert "<script>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page and "<h1>Leaderboard: s</h1>" in page
+    page = (tmp_path / "out/index.html").read_text()
+    assert page.count("<script>") == 1 and "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # only our sorter
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<h1>Leaderboard: s</h1>" in page
 
 
 def test_the_conditioning_bias_floor_is_printed_beside_m4(tmp_path):
@@ -210,4 +211,4 @@ def test_the_conditioning_bias_floor_is_printed_beside_m4(tmp_path):
     write_report(store, suite_of([j], metrics=[conditioning], plots=()), tmp_path / "out")
     text = (tmp_path / "out/leaderboard.md").read_text()
     assert "two independent codes score 0.0297 at 2,000 points and 20 bins" in text
-    assert "0.0297" in (tmp_path / "out/leaderboard.html").read_text()
+    assert "0.0297" in (tmp_path / "out/index.html").read_text()

@@ -59,7 +59,7 @@ def test_run_writes_results_and_rerun_trains_nothing(workdir, capsys, monkeypatc
     for path in (workdir / "cache").glob("*/manifest.json"):  # models and the domain feature net
         trained_on = json.loads(path.read_text())["trained_on"]
         assert trained_on["threads"] == 1 and trained_on["code"]["git_sha"], path
-    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.html", "plots/mig_vs_beta.png"):
+    for name in ("leaderboard.md", "leaderboard.csv", "index.html", "plots/mig_vs_beta.png"):
         assert (workdir / "lb/smoke" / name).is_file(), name
 
     def no_training(*a, **k):

@@ -7,12 +7,10 @@ __all__ = ["write_leaderboard", "write_plots", "write_report"]
 
 
 def write_report(store, suite, out_dir, models=None, warn=print) -> dict:
-    """Write leaderboard.{md,csv,html} and plots/ for `suite` (a Suite); return the paths written.
-    `models` (a CachedModels) lets the image figures load trained models from the cache."""
-    paths = write_leaderboard(store, suite, out_dir)
-    paths["plots"] = write_plots(store, suite, out_dir, models, warn)
-    if paths["plots"]:  # link them from the leaderboard, so that it is the one page to open
-        links = [f"- [{p.name}]({p.relative_to(paths['markdown'].parent).as_posix()})" for p in paths["plots"]]
-        with open(paths["markdown"], "a") as markdown:
-            markdown.write("\n".join(["", "## Figures and tables", "", *links, ""]))
+    """Write plots/, then leaderboard.md, leaderboard.csv and index.html (which embeds the plots)
+    for `suite` (a Suite); return the paths written. `models` (a CachedModels) lets the image
+    figures load trained models from the cache."""
+    plots = write_plots(store, suite, out_dir, models, warn)
+    paths = write_leaderboard(store, suite, out_dir, plots)
+    paths["plots"] = plots
     return paths

@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.metrics.conditioning import independence_floor
+from bench.regress import BaselineError, compare, floors, load_baseline, run_environment
+from bench.report.page import write_page
 from bench.results import current_runs, current_scores, stale_keys
 from bench.suite import format_point
 
@@ -63,10 +65,16 @@ def column_names(metric_ids) -> dict:
     return {m: (n if names.count(n) == 1 else m) for m, n in zip(metric_ids, names)}
 
 
-def _display_table(table, direction, metric_order=()) -> tuple[pd.DataFrame, list[str]]:
+def headers(direction, metric_order=()) -> dict:
+    """{metric id: column header (name and direction arrow)}, in the suite's metric order."""
     rank = {m: i for i, m in enumerate(metric_order)}
     metrics = sorted(direction, key=lambda m: (rank.get(m, len(rank)), m))
     names = column_names(metrics)
+    return {m: f"{names[m]} {ARROW[direction[m]]}" for m in metrics}
+
+
+def _display_table(table, direction, metric_order=()) -> tuple[pd.DataFrame, list[str]]:
+    columns = headers(direction, metric_order)
     notes = {}  # one footnote per distinct reason
     shown = pd.DataFrame({
         "model": table["label"],
@@ -74,7 +82,7 @@ def _display_table(table, direction, metric_order=()) -> tuple[pd.DataFrame, lis
         "seeds": table["seeds"],
         "params": table["params"].map(lambda p: f"{int(p):,}" if not pd.isna(p) else "—"),
     })
-    for m in metrics:
+    for m, header in columns.items():
         means = table[f"{m}_mean"]
         best = means.max() if direction[m] else means.min()
         cells = []
@@ -85,7 +93,7 @@ def _display_table(table, direction, metric_order=()) -> tuple[pd.DataFrame, lis
             elif means.count() > 1 and mean == best:
                 text = f"**{text}**"
             cells.append(text)
-        shown[f"{names[m]} {ARROW[direction[m]]}"] = cells
+        shown[header] = cells
     footnotes = [f"[{n}] missing: {reason}" for reason, n in notes.items()]
     return shown, footnotes
 
@@ -110,9 +118,11 @@ def _bias_floors(suite) -> list[str]:
     return notes
 
 
-def write_leaderboard(store, suite, out_dir) -> dict:
-    """Write leaderboard.{md,csv,html} for `suite` (a Suite) from its current results: rows in
-    the suite's label order, columns in its metric order."""
+def write_leaderboard(store, suite, out_dir, plots=()) -> dict:
+    """Write leaderboard.md, leaderboard.csv and index.html for `suite` (a Suite) from its current
+    results: rows in the suite's label order, columns in its metric order; `plots`: the figures
+    to link (Markdown) and embed (HTML). With OUT/baseline.json, the page marks each cell that
+    regressed or improved against it (bench.regress)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = current_runs(store, suite)
@@ -135,7 +145,9 @@ def write_leaderboard(store, suite, out_dir) -> dict:
         lines.append("Metric settings: " + "; ".join(
             f"{m} v{row.version} ({', '.join(f'{k}={v}' for k, v in json.loads(row.params).items())})"
             for m, row in settings.iterrows()))
-        _write_html(out / "leaderboard.html", title, suite.description, shown, footnotes)
+        verdicts, notes = _against_baseline(out / "baseline.json", suite, frame, runs)
+        write_page(out / "index.html", suite, table, headers(suite.directions, suite.metric_ids), runs, plots,
+                   verdicts, footnotes + notes)
     failed = [r for r in runs if r["status"] != "ok"]
     if failed:
         lines += ["", "## Jobs without a result", "", "| job | status | phase | reason |", "| --- | --- | --- | --- |"]
@@ -158,19 +170,29 @@ def write_leaderboard(store, suite, out_dir) -> dict:
         lines += ["", f"The store holds {len(stale)} older run(s) of this suite name that the suite no longer "
                       "asks for (another budget, params or model); they are kept as history and not shown "
                       f"(`msbench show {suite.name}` lists them)."]
+    if plots:  # linked from the leaderboard, so that it is the one page to open
+        lines += ["", "## Figures and tables", "", *(f"- [{p.name}]({Path(p).relative_to(out).as_posix()})"
+                                                       for p in plots)]
     lines += ["", f"_Written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by msbench._", ""]
     (out / "leaderboard.md").write_text("\n".join(lines))
+    (out / "leaderboard.html").unlink(missing_ok=True)  # index.html replaced it
     if not table.empty:
         table.map(csv_safe).to_csv(out / "leaderboard.csv", index=False)
     else:
-        for name in ("leaderboard.csv", "leaderboard.html"):  # never leave an older suite's table beside this one
+        for name in ("leaderboard.csv", "index.html"):  # never leave an older suite's table beside this one
             (out / name).unlink(missing_ok=True)
-    return {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "leaderboard.html"}
+    return {"markdown": out / "leaderboard.md", "csv": out / "leaderboard.csv", "html": out / "index.html"}
 
 
-def _write_html(path: Path, title: str, description: str, shown: pd.DataFrame, footnotes: list) -> None:
-    notes = "".join(f"<p>{html.escape(n)}</p>" for n in footnotes)
-    page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title></head><body>\n"
-            f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(' '.join(description.split()))}</p>\n"
-            f"{shown.to_html(index=False, escape=True)}\n{notes}\n</body></html>\n")
-    path.write_text(page)
+def _against_baseline(path: Path, suite, frame, runs) -> tuple[dict | None, list]:
+    """({(label, point, metric id): Verdict}, notes) against the baseline at `path`; (None, [])
+    without one. The page shows the latest rows; `msbench regress` tests one run."""
+    if not path.is_file():
+        return None, []
+    try:
+        baseline = load_baseline(path)
+    except BaselineError as exc:
+        return None, [f"No comparison with the baseline: {exc}"]
+    comparison = compare(baseline, frame, runs, run_environment(runs), floors(), allow_device_change=True)
+    verdicts = {(v.label, v.point, v.output): v for v in comparison.verdicts}
+    return verdicts, [f"Baseline comparison caveat: {p}" for p in comparison.problems]

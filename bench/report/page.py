@@ -1,0 +1,167 @@
+"""index.html: a suite's report as one self-contained page (no network): title, description, a
+table sortable by clicking its headers, footnotes, the figures embedded, and, when the suite has
+a baseline (msbench baseline), each cell that regressed or improved against it highlighted.
+
+Every piece of user text (labels, descriptions, reasons) is HTML-escaped; the only script is the
+sorter below, which reads numbers from data attributes and never builds HTML from text."""
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from bench.suite import format_point
+
+SORTER = """
+document.querySelectorAll('table.board th').forEach(function (th, column) {
+  th.addEventListener('click', function () {
+    var body = th.closest('table').tBodies[0];
+    var up = th.getAttribute('aria-sort') !== 'ascending';
+    th.closest('tr').querySelectorAll('th').forEach(function (h) { h.removeAttribute('aria-sort'); });
+    th.setAttribute('aria-sort', up ? 'ascending' : 'descending');
+    var key = function (row) {
+      var cell = row.cells[column], v = cell.getAttribute('data-value');
+      return v === null ? cell.textContent : (v === '' ? NaN : parseFloat(v));
+    };
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = key(a), y = key(b);
+      if (typeof x === 'number' || typeof y === 'number') {
+        if (isNaN(x)) return 1; if (isNaN(y)) return -1;  /* missing scores last either way */
+        return up ? x - y : y - x;
+      }
+      return up ? x.localeCompare(y) : y.localeCompare(x);
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  });
+});
+"""
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
+table.board { border-collapse: collapse; font-size: 0.9em; }
+table.board th, table.board td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+table.board th { cursor: pointer; background: #f3f3f3; position: sticky; top: 0; }
+table.board th[aria-sort=ascending]::after { content: " \\25B2"; }
+table.board th[aria-sort=descending]::after { content: " \\25BC"; }
+table.board td.text { text-align: left; }
+.regressed { background: #f8d0d0; } .improved { background: #d3efd3; }
+.legend span { padding: 0 0.5em; } figure { display: inline-block; margin: 1em; } img { max-width: 38em; }
+details { margin: 0.3em 0; } code { background: #f3f3f3; padding: 0 0.2em; }
+"""
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _number(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
+
+
+def _params(count) -> str:
+    return "—" if pd.isna(count) else f"{int(count):,}"
+
+
+def _anchor(label: str, point: str) -> str:
+    """A stable element id for a row's provenance (ids may hold any character but spaces)."""
+    return "prov-" + "-".join(f"{label}[{point}]".split())
+
+
+def write_page(path: Path, suite, table: pd.DataFrame, columns: dict, runs: list, plots: list,
+               verdicts: dict | None, notes: list) -> Path:
+    """`table`: bench.report.leaderboard.summarise's frame; `columns`: {metric id: header}, in
+    order; `runs`: current_runs; `plots`: figure paths (PNG embedded, others linked); `verdicts`:
+    {(label, point, metric id): Verdict} from bench.regress.compare against the baseline, or None
+    without one; `notes`: extra footnotes."""
+    direction = suite.directions
+    metrics = list(columns)
+    reasons = {}  # footnote number per distinct missing reason
+    head = ["model", "sweep", "seeds", "params"] + list(columns.values())
+    rows = []
+    for row in table.to_dict("records"):
+        point = row["sweep_point"]
+        cells = [f'<td class="text"><a href="#{_e(_anchor(row["label"], point))}">{_e(row["label"])}</a></td>',
+                 f'<td class="text">{_e(point or "—")}</td>',
+                 f'<td data-value="{_number(row["seeds"])}">{int(row["seeds"])}</td>',
+                 f'<td data-value="{_number(row["params"])}">{_params(row["params"])}</td>']
+        for m in metrics:
+            mean, std, n = row[f"{m}_mean"], row[f"{m}_std"], row[f"{m}_n"]
+            means = table[f"{m}_mean"]
+            if pd.isna(mean):
+                reason = row.get(f"{m}_missing")
+                mark = f'<sup><a href="#note-{reasons.setdefault(reason, len(reasons) + 1)}">' \
+                       f'[{reasons[reason]}]</a></sup>' if reason else ""
+                cells.append(f'<td data-value="">—{mark}</td>')
+                continue
+            text = f"{mean:.4g} ± {std:.2g}" if n >= 2 and not pd.isna(std) else f"{mean:.4g}"
+            best = means.max() if direction[m] else means.min()
+            if means.count() > 1 and mean == best:
+                text = f"<strong>{_e(text)}</strong>"
+            else:
+                text = _e(text)
+            verdict = (verdicts or {}).get((row["label"], point, m))
+            css, title = "", ""
+            if verdict is not None:
+                css = f' class="{verdict.verdict}"' if verdict.verdict in ("regressed", "improved", "changed") else ""
+                title = (f' title="baseline {verdict.baseline["mean"]:.4g} (n={verdict.baseline["n"]}), '
+                         f'now {verdict.now["mean"]:.4g}, threshold {verdict.threshold:.3g}: {verdict.verdict}"')
+            cells.append(f'<td data-value="{_number(mean)}"{css}{title}>{text}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    parts = [f"<h1>Leaderboard: {_e(suite.name)}</h1>", f"<p>{_e(' '.join(suite.description.split()))}</p>",
+             "<p>Mean ± std over seeds; ↑ higher is better, ↓ lower is better; the best of each column in bold. "
+             "Click a column header to sort by it.</p>"]
+    if verdicts is not None:
+        regressed = sum(v.verdict in ("regressed", "changed") for v in verdicts.values())
+        improved = sum(v.verdict == "improved" for v in verdicts.values())
+        parts.append(f'<p class="legend">Against baseline.json ({len(verdicts)} cells compared): '
+                     f'<span class="regressed">{regressed} regressed</span> '
+                     f'<span class="improved">{improved} improved</span> (msbench regress; hover a cell for '
+                     f'its numbers).</p>')
+    parts.append('<table class="board"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in head)
+                 + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    parts += [f'<p id="note-{n}">[{n}] missing: {_e(reason)}</p>' for reason, n in reasons.items()]
+    parts += [f"<p>{_e(note)}</p>" for note in notes]
+    if plots:
+        parts.append("<h2>Figures</h2>")
+        for plot in plots:
+            plot = Path(plot)
+            if plot.suffix == ".png":
+                data = base64.b64encode(plot.read_bytes()).decode("ascii")
+                parts.append(f'<figure><img alt="{_e(plot.stem)}" src="data:image/png;base64,{data}">'
+                             f"<figcaption>{_e(plot.stem)}</figcaption></figure>")
+            else:
+                parts.append(f'<p><a href="{_e(plot.relative_to(path.parent).as_posix())}">{_e(plot.name)}</a></p>')
+    parts += ["<h2>Provenance</h2>", _provenance(suite, runs)]
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>Leaderboard: {_e(suite.name)}</title><style>{STYLE}</style></head><body>\n"
+            + "\n".join(parts) + f"\n<script>{SORTER}</script>\n</body></html>\n")
+    path.write_text(page)
+    return path
+
+
+def _provenance(suite, runs: list) -> str:
+    """Per row, the runs behind it: run id, code version, device, timings, and the command that
+    prints the rest (`msbench show --cell`)."""
+    groups = {}
+    for run in runs:
+        groups.setdefault((run["label"], format_point(json.loads(run["sweep"]))), []).append(run)
+    out = []
+    for (label, point), members in groups.items():
+        cell = f"{label}[{point}]" if point else label
+        items = []
+        for r in members:
+            code = json.loads(r["code_version"]) if r.get("code_version") else {}
+            sha = (code.get("git_sha") or "unknown")[:12] + ("-dirty" if code.get("git_dirty") else "")
+            timing = (f"trained {r['train_seconds']:.1f}s, scored {r['eval_seconds']:.1f}s"
+                      if r.get("train_seconds") is not None and r.get("eval_seconds") is not None else "")
+            items.append(f"<li>seed {_e(r['seed'])}: {_e(r['status'])}; run {_e(r.get('run_id') or '—')}; "
+                         f"code {_e(sha)}; {_e(r.get('device') or '—')}; {_e(timing)}; "
+                         f"job {_e(r['job_key'])}</li>")
+        out.append(f'<details id="{_e(_anchor(label, point))}"><summary>{_e(cell)}</summary><ul>{"".join(items)}'
+                   f"</ul><p>Everything else (spec, packages, loss summary, artifact, metric details): "
+                   f"<code>msbench show {_e(suite.name)} --cell {_e(repr(cell))}</code></p></details>")
+    return "\n".join(out)
