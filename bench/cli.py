@@ -209,7 +209,14 @@ def cmd_regress(args) -> int:
     return comparison.exit_code
 
 
+def _cell_name(label: str, sweep: dict) -> str:
+    point = format_point(sweep)
+    return f"{label}[{point}]" if point else label
+
+
 def cmd_show(args) -> int:
+    if args.cell:
+        return _show_cell(args)
     suite = None
     if args.suite.endswith((".yaml", ".yml")) or Path(args.suite).is_file():
         suite = _load_or_exit(args.suite)
@@ -236,6 +243,79 @@ def cmd_show(args) -> int:
         else:
             line += f"  ({r['phase'] or 'unfinished'}: {r['error'] or 'no result recorded'})"
         print(line)
+    return 0
+
+
+def _show_cell(args) -> int:
+    """Everything recorded about one cell (label and sweep point) of a suite, seed by seed."""
+    from bench.cache import ArtifactCache, CorruptArtifact
+
+    suite = _load_or_exit(args.suite)
+    jobs = [j for j in suite.jobs if _cell_name(j.label, j.sweep) == args.cell
+            and (args.seed is None or j.seed == args.seed)]
+    if not jobs:
+        cells = sorted({_cell_name(j.label, j.sweep) for j in suite.jobs})
+        raise Refused(f"msbench show: no cell {args.cell!r}" + (f" with seed {args.seed}" if args.seed is not None
+                                                                else "") + f" in {suite.name} (cells: {', '.join(cells)})")
+    store = _open_store(args.store, readonly=True)
+    cache = ArtifactCache(args.cache)
+    for job in jobs:
+        row = store.status(suite.name, job.key)
+        print(f"== {job.display} (job {job.key})")
+        print(f"spec: {json.dumps(job.spec, sort_keys=True)}")
+        if row is None:
+            print("not run yet")
+            continue
+        run = next(r for r in store.runs(suite.name, row["run_id"]) if r["job_key"] == job.key)
+        print(f"run {run['run_id']}: {run['status']}" + (f" while {run['phase']}: {run['error']}" if run["error"] else "")
+              + f"; started {run['started']}, finished {run['finished'] or '—'}")
+        code = json.loads(run["code_version"] or "{}")
+        environment = json.loads(run["environment"] or "{}")
+        print(f"code: {code.get('git_sha') or 'unknown'}{' (dirty)' if code.get('git_dirty') else ''}, "
+              f"lock {code.get('lock') or '—'}")
+        print(f"device: {run['device']}")
+        if environment:
+            print(f"kernel path: capability {environment.get('cpu_capability')}, {environment.get('threads')} threads, "
+                  f"variables {environment.get('kernel_variables') or {}}, mkldnn {environment.get('mkldnn')}")
+            packages = environment.get("packages") or {}
+            print(f"packages ({len(packages)}): " + ", ".join(f"{k}=={v}" for k, v in sorted(packages.items())))
+        if run["status"] == "ok":
+            print(f"timings: trained {run['train_seconds']:.1f}s{' (reused a cached model)' if run['reused'] else ''}, "
+                  f"scored {run['eval_seconds']:.1f}s; {run['n_params']:,} parameters")
+        print(f"artifact: {cache.path(job.key)}" + ("" if cache.has(job.key) else " (not in this cache)"))
+        if cache.has(job.key):
+            try:
+                losses = json.loads((cache.path(job.key) / "losses.json").read_text())
+                cache.verify(job.key)
+            except (OSError, ValueError, CorruptArtifact) as exc:
+                print(f"loss curve: unreadable ({exc})")
+            else:
+                if losses:
+                    print(f"loss curve: {len(losses)} records, step {losses[0].get('step')} loss "
+                          f"{losses[0].get('loss'):.4g} -> step {losses[-1].get('step')} loss {losses[-1].get('loss'):.4g}; "
+                          f"last: {json.dumps(losses[-1])}")
+        for score in store.scores(suite.name, run["run_id"]):
+            if score["job_key"] != job.key:
+                continue
+            value = f"{score['value']:.6g}" if score["value"] is not None else f"missing ({score['missing_reason']})"
+            print(f"  {score['metric_id']} = {value} (v{score['version']}; details {score['details']})")
+    return 0
+
+
+def cmd_history(args) -> int:
+    """A score's trend over every run of the suite kept in the store: a table and a figure."""
+    from bench.report.history import history_frame, plot_history
+
+    suite = _load_or_exit(args.suite)
+    store = _open_store(args.store, readonly=True)
+    frame = history_frame(store, suite, args.metric, args.label)
+    if frame.empty:
+        outputs = sorted(suite.directions)
+        raise Refused(f"msbench history: no stored score {args.metric!r} of suite {suite.name}"
+                      + (f" for label {args.label!r}" if args.label else "") + f" (outputs: {', '.join(outputs)})")
+    print(frame.to_string(index=False))
+    path = plot_history(frame, args.metric, Path(args.out) / suite.name / "plots" / f"history_{args.metric}.png")
+    print(f"figure: {path}")
     return 0
 
 
@@ -386,7 +466,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="list the stored runs of a suite with status, errors and scores")
     p.add_argument("suite", help="a suite file (then runs it no longer asks for are marked not current) or a suite name")
     store_args(p)
+    p.add_argument("--cell", metavar="LABEL[SWEEP]",
+                   help="one cell's full provenance, e.g. 'MS-VAE[beta=4]' (needs a suite file)")
+    p.add_argument("--seed", type=int, default=None, help="with --cell: that seed only")
+    p.add_argument("--cache", default=DEFAULT_CACHE, help="trained artifacts (for --cell's loss curve)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("history", help="a score's trend over every run of a suite kept in the store (table and figure)")
+    p.add_argument("suite", help="a suite file")
+    store_args(p)
+    p.add_argument("--metric", required=True, help="an output, e.g. mig or fd_domain_recon")
+    p.add_argument("--label", default=None, help="one model label only")
+    p.add_argument("--out", default="leaderboards", help="the figure goes to OUT/<suite>/plots/history_<metric>.png")
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("store", help="check a results store, or back it up")
     store_sub = p.add_subparsers(dest="action", required=True)
