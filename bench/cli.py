@@ -177,6 +177,22 @@ def cmd_baseline(args) -> int:
 
 
 def cmd_regress(args) -> int:
+    from bench.regress import as_json, compare_bench, report
+
+    if args.suite is None and not args.bench:
+        raise Refused("msbench regress: give a suite, or --bench OLD NEW, or both")
+    codes = []
+    if args.suite is not None:
+        codes.append(_regress_suite(args))
+    if args.bench:
+        comparison = compare_bench(*args.bench, ratio=args.ratio, allow_device_change=args.allow_device_change)
+        print(f"benchmarks: {args.bench[1]} against {args.bench[0]} (slower or faster by more than x{args.ratio:g})")
+        print(as_json(comparison) if args.json else report(comparison))
+        codes.append(comparison.exit_code)
+    return 2 if 2 in codes else max(codes)
+
+
+def _regress_suite(args) -> int:
     from bench.regress import BaselineError, as_json, compare, floors, load_baseline, report, run_environment
     from bench.results import current_runs, current_scores
 
@@ -385,6 +401,8 @@ def cmd_ls(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bench.regress import DEFAULT_K, DEFAULT_RATIO
+
     parser = argparse.ArgumentParser(prog="msbench", description="Benchmark disentangled representation learners.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -420,8 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "$TORCH_HOME/hub/checkpoints/pt_inception-2015-12-05-6726825d.pth); without it FID is missing")
     p.set_defaults(func=cmd_run)
 
-    def baseline_args(p):
-        p.add_argument("suite", help="path to a suite YAML file")
+    def baseline_args(p, optional=False):
+        p.add_argument("suite", help="path to a suite YAML file", **({"nargs": "?"} if optional else {}))
         store_args(p)
         max_jobs_arg(p)
         p.add_argument("--out", default="leaderboards", help="the baseline is OUT/<suite>/baseline.json")
@@ -431,10 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     baseline_args(p)
     p.set_defaults(func=cmd_baseline)
 
-    p = sub.add_parser("regress", help="compare the suite's current scores with its baseline "
-                                       "(exit 0: none regressed, 1: some did, 2: cannot be trusted)")
-    baseline_args(p)
-    p.add_argument("--k", type=float, default=3.0, help="standard errors a mean must move by (default 3)")
+    p = sub.add_parser("regress", help="compare the suite's latest run with its baseline, and/or two benchmark "
+                                       "files (exit 0: none regressed, 1: some did, 2: cannot be trusted)")
+    baseline_args(p, optional=True)
+    p.add_argument("--bench", nargs=2, metavar=("OLD", "NEW"),
+                   help="also compare two pytest-benchmark JSON files (tox -e bench writes .msbench/benchmarks.json)")
+    p.add_argument("--ratio", type=float, default=DEFAULT_RATIO,
+                   help=f"with --bench: a median time that grew by more than this factor regressed "
+                        f"(default {DEFAULT_RATIO})")
+    p.add_argument("--k", type=float, default=DEFAULT_K, help=f"standard errors a mean must move by (default {DEFAULT_K:g})")
     p.add_argument("--exact", action="store_true", help="any change of any value is a regression")
     p.add_argument("--allow-device-change", action="store_true",
                    help="compare although the baseline ran on another device kind (cpu/cuda)")

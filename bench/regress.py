@@ -9,15 +9,15 @@ compared with
 sigma: the per-seed standard deviation of that output, pooled over all its cells in both the
 baseline and the current run (two seeds alone estimate it badly); sigma * sqrt(1/n_b + 1/n_n) is
 the standard error of the difference of the two means. floor: the metric's `floor` (bench.metrics),
-the movement one seed shows between kernel paths (scripts/kernel_drift.py), below which nothing is
-flagged. d < -threshold regresses, d > threshold improves.
+the largest movement of a 3-seed mean between thread counts on one host (scripts/kernel_drift.py),
+below which nothing is flagged. d < -threshold regresses, d > threshold improves.
 
 With `exact`, every per-seed value must be bit-identical to the baseline's (same machine, same
 lock file: a refactor meant to change nothing).
 
 A comparison that cannot be trusted is reported as problems (exit code 2): a failed or missing
 job, zero cells compared, a metric version that differs from the baseline's, a malformed
-baseline, or another device kind (unless allowed).
+baseline, or another device kind, CPU kernel capability or thread count (unless allowed).
 """
 
 import json
@@ -157,6 +157,11 @@ def compare(baseline: dict, frame, runs: list, environment: dict, floors: dict, 
             and not allow_device_change:
         result.problems.append(f"the baseline ran on {baseline['device_kind']} ({baseline.get('device')}), this "
                                f"run on {environment.get('device_kind')}: pass --allow-device-change to compare")
+    for what in ("cpu_capability", "threads"):  # another kernel path moves scores beyond any floor (README)
+        then, here = baseline.get(what), environment.get(what)
+        if then is not None and here is not None and then != here and not allow_device_change:
+            result.problems.append(f"the baseline ran with {what} {then}, this run with {here}: scores move with "
+                                   "the kernel path (README, Determinism); pass --allow-device-change to compare")
     now = cells(frame)
     by_output = {}
     for cell in baseline["cells"]:
@@ -193,12 +198,60 @@ def compare(baseline: dict, frame, runs: list, environment: dict, floors: dict, 
     return result
 
 
+DEFAULT_RATIO = 1.25
+
+
+def _benchmarks(path) -> tuple[dict, dict]:
+    """({name: stats}, machine_info) of a pytest-benchmark JSON file; BaselineError if unreadable."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+        stats = {b["fullname"]: b["stats"] for b in document["benchmarks"]}
+        assert all(isinstance(s.get("median"), (int, float)) and s["median"] > 0 for s in stats.values())
+    except FileNotFoundError:
+        raise BaselineError(f"no benchmark file at {path} (`tox -e bench` writes .msbench/benchmarks.json)") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AssertionError):
+        raise BaselineError(f"{path} is not a pytest-benchmark JSON file with a positive median per benchmark") \
+            from None
+    return stats, document.get("machine_info") or {}
+
+
+def compare_bench(old_path, new_path, ratio: float = DEFAULT_RATIO, allow_device_change: bool = False) -> Comparison:
+    """Benchmarks of NEW against OLD (pytest-benchmark JSON): a benchmark whose median time grew by
+    more than `ratio` regressed, one that shrank by as much improved. Timings from two machines
+    are not comparable: another CPU is a problem unless allowed, as is a benchmark NEW lacks."""
+    result = Comparison()
+    try:
+        old, old_machine = _benchmarks(old_path)
+        new, new_machine = _benchmarks(new_path)
+    except BaselineError as exc:
+        result.problems.append(str(exc))
+        return result
+    old_cpu, new_cpu = (m.get("cpu", {}).get("brand_raw") for m in (old_machine, new_machine))
+    if old_cpu != new_cpu and not allow_device_change:
+        result.problems.append(f"the benchmarks ran on different CPUs ({old_cpu} and {new_cpu}): pass "
+                               "--allow-device-change to compare anyway")
+    for name, before in old.items():
+        after = new.get(name)
+        if after is None:
+            result.problems.append(f"benchmark {name} is in {old_path} but not in {new_path}")
+            continue
+        change = after["median"] / before["median"]
+        verdict = "regressed" if change > ratio else "improved" if change < 1 / ratio else "same"
+        stats = lambda s: {"mean": s["median"], "std": s.get("iqr"), "n": s.get("rounds", 1)}  # noqa: E731
+        result.verdicts.append(Verdict(name.split("::")[-1], "", "median s", False, stats(before), stats(after),
+                                       ratio, verdict))
+    if not result.verdicts and not result.problems:
+        result.problems.append(f"{old_path} has no benchmarks: nothing was compared")
+    return result
+
+
 def report(comparison: Comparison) -> str:
     """A plain-text table of every compared cell, then the problems and the verdict."""
     lines = [f"{'cell':<48} {'baseline':>22} {'now':>22} {'threshold':>10}  verdict"]
 
     def shown(s):
-        return f"{s['mean']:.4g} ± {s['std']:.2g} (n={s['n']})" if s["std"] is not None else f"{s['mean']:.4g} (n=1)"
+        return f"{s['mean']:.4g} ± {s['std']:.2g} (n={s['n']})" if s["std"] is not None else f"{s['mean']:.4g} (n={s['n']})"
 
     for v in comparison.verdicts:
         lines.append(f"{v.name:<48} {shown(v.baseline):>22} {shown(v.now):>22} {v.threshold:>10.3g}  {v.verdict}")

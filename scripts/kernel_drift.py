@@ -95,6 +95,32 @@ def main(argv=None):
         point = ", ".join(f"{k}={v:g}" for k, v in json.loads(sweep).items()) or "—"
         print(f"| {label} | {point} | {seed} | {metric} | " + " | ".join(f"{v:.4g}" for v in values)
               + f" | {max(values) - min(values):.3g} | {sd:.3g} |")
+    print_means(results, names)
+
+
+def print_means(results: dict, names: list) -> None:
+    """The same per (model, output) for the mean over seeds, which is what `msbench regress`
+    compares; then, per metric, the largest movement of such a mean (all models and outputs)."""
+    means = {}  # (label, sweep, metric) -> {config: [values]}
+    for name in names:
+        for (label, sweep, _, metric), value in results[name].items():
+            if value is not None:
+                means.setdefault((label, sweep, metric), {}).setdefault(name, []).append(value)
+    print(f"\n| model | score | {' | '.join(names)} | max Δ of the mean | seed sd |")
+    print("| --- | --- |" + " --- |" * (len(names) + 2))
+    largest = {}
+    for (label, sweep, metric), by_config in sorted(means.items()):
+        if set(by_config) != set(names):
+            continue
+        values = [statistics.fmean(by_config[name]) for name in names]
+        first = by_config[names[0]]
+        sd = statistics.stdev(first) if len(first) > 1 else float("nan")
+        move = max(values) - min(values)
+        name = metric.split("[")[0]
+        largest[name] = max(largest.get(name, 0.0), move)
+        print(f"| {label} | {metric} | " + " | ".join(f"{v:.4g}" for v in values) + f" | {move:.3g} | {sd:.3g} |")
+    print("\nLargest movement of a mean over seeds, per output: "
+          + ", ".join(f"{name} {move:.3g}" for name, move in sorted(largest.items())))
 
 
 if __name__ == "__main__":

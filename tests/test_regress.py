@@ -121,7 +121,8 @@ def test_exact_flags_a_one_ulp_change(inside, capsys, tmp_path):
     assert f"{cell['label']} {cell['output']}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("damage", ["garbage", "not_a_baseline", "version", "no_cells_match", "other_device"])
+@pytest.mark.parametrize("damage", ["garbage", "not_a_baseline", "version", "no_cells_match", "other_device",
+                                    "other_kernels", "other_threads"])
 def test_untrustworthy_comparisons_exit_2(inside, capsys, tmp_path, damage):
     folder, suite = inside
     document = json.loads((folder / "lb" / "reg" / "baseline.json").read_text())
@@ -136,15 +137,20 @@ def test_untrustworthy_comparisons_exit_2(inside, capsys, tmp_path, damage):
         elif damage == "no_cells_match":
             for cell in document["cells"]:
                 cell["label"] = "renamed"
-        else:
+        elif damage == "other_device":
             document["device_kind"] = "cuda"
+        elif damage == "other_kernels":
+            document["cpu_capability"] = "AVX512" if document["cpu_capability"] != "AVX512" else "AVX2"
+        else:
+            document["threads"] = document["threads"] + 1
         path.write_text(json.dumps(document))
     capsys.readouterr()
     assert main(["regress", suite, "--store", "store.sqlite", "--baseline", str(path)]) == 2
     err = capsys.readouterr()
     assert {"garbage": "cannot be read", "not_a_baseline": "not an msbench baseline", "version": "metric version",
-            "no_cells_match": "nothing was compared", "other_device": "--allow-device-change"}[damage] in err.out + err.err
-    if damage == "other_device":
+            "no_cells_match": "nothing was compared", "other_device": "--allow-device-change",
+            "other_kernels": "cpu_capability", "other_threads": "threads"}[damage] in err.out + err.err
+    if damage.startswith("other_"):
         assert main(["regress", suite, "--store", "store.sqlite", "--baseline", str(path),
                      "--allow-device-change"]) == 0
 
@@ -161,3 +167,35 @@ def test_a_failed_job_exits_2(inside, capsys):
     assert main(["regress", suite, "--store", "failed.sqlite", "--baseline", "lb/reg/baseline.json"]) == 2
     assert "is failed: loss became nan at step 7" in capsys.readouterr().out
     assert main(["baseline", suite, "--store", "failed.sqlite", "--baseline", "other.json"]) == 2
+
+
+def benchmark_json(folder: Path, name: str, sleep: float) -> str:
+    """A real pytest-benchmark JSON file: a benchmark that sleeps `sleep` seconds, measured."""
+    (folder / "test_nap.py").write_text(
+        "import time\n\ndef test_nap(benchmark):\n"
+        f"    benchmark.pedantic(time.sleep, args=({sleep},), rounds=3, iterations=1)\n")
+    out = folder / f"{name}.json"
+    code = os.system(f"cd {folder} && python -m pytest -q -p no:cacheprovider test_nap.py --benchmark-only "
+                     f"--benchmark-json={out} > /dev/null 2>&1")
+    assert code == 0 and out.is_file()
+    return str(out)
+
+
+def test_regress_bench_flags_a_slowdown_beyond_the_ratio(tmp_path, capsys):
+    fast, slow = benchmark_json(tmp_path, "fast", 0.01), benchmark_json(tmp_path, "slow", 0.05)
+    again = benchmark_json(tmp_path, "again", 0.01)
+    assert main(["regress", "--bench", fast, again]) == 0
+    capsys.readouterr()
+    assert main(["regress", "--bench", fast, slow]) == 1
+    out = capsys.readouterr().out
+    assert "test_nap" in out and "regressed" in out
+    assert main(["regress", "--bench", slow, fast]) == 0  # faster: improved, not a failure
+    assert "improved" in capsys.readouterr().out
+    other = json.loads(Path(fast).read_text())
+    other["machine_info"]["cpu"]["brand_raw"] = "Another CPU"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(["regress", "--bench", str(tmp_path / "other.json"), fast]) == 2  # timings of two machines
+    assert main(["regress", "--bench", str(tmp_path / "other.json"), fast, "--allow-device-change"]) == 0
+    (tmp_path / "bad.json").write_text("{")
+    assert main(["regress", "--bench", fast, str(tmp_path / "bad.json")]) == 2
+    assert main(["regress"]) == 2  # neither a suite nor --bench

@@ -178,8 +178,9 @@ class MetricInfo:
     description: str
     outputs: dict = field(default_factory=dict)  # several named scores: {name: higher_is_better}
     kind: Literal["images", "tables"] = "images"  # the kind of dataset it applies to
-    # the smallest change of a mean that `msbench regress` may flag, in the metric's units: what
-    # one seed's score moves between kernel paths (scripts/kernel_drift.py); 0 until measured
+    # the smallest change of a mean that `msbench regress` may flag, in the metric's units: the largest
+    # movement of a 3-seed mean between 1 and 2 threads on one host, over every output of the metric
+    # (`python scripts/kernel_drift.py`, suites/drift.yaml, README "Determinism"); 0 where not measured
     floor: float = 0.0
 
     def directions(self) -> dict:
@@ -191,20 +192,20 @@ METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in [
         MetricInfo("mig", mig, True, "1", "codes", MigParams,
-                   "Mutual Information Gap, disentanglement-lib's discrete_mig"),
+                   "Mutual Information Gap, disentanglement-lib's discrete_mig", floor=0.007),
         MetricInfo("l1", l1, False, "2", "reconstructions", ReconstructionParams,
-                   "mean absolute per-pixel reconstruction error, images in [0, 1]"),
+                   "mean absolute per-pixel reconstruction error, images in [0, 1]", floor=0.0011),
         MetricInfo("l2", l2, False, "2", "reconstructions", ReconstructionParams,
-                   "mean squared per-pixel reconstruction error, images in [0, 1]"),
+                   "mean squared per-pixel reconstruction error, images in [0, 1]", floor=0.0007),
         MetricInfo("conditioning_mi", conditioning_mi, True, "1", "conditioning", ConditioningParams,
                    "M1-M4: normalised MI between stage one's codes of X and of Y, G(Y,Z), G(Y,eps), G(eps,Z); "
                    "M_shuffled_y: G(Y of another image, Z)",
                    # conditioning is kept when M1, M2, M3 are high and M4 (Y replaced by noise) and
                    # the shuffled-Y control are low: section 4's M2 > M1 > M3 >> M4
-                   outputs={"M1": True, "M2": True, "M3": True, "M4": False, "M_shuffled_y": False}),
+                   outputs={"M1": True, "M2": True, "M3": True, "M4": False, "M_shuffled_y": False}, floor=0.022),
         MetricInfo("downstream_accuracy", downstream_accuracy, True, "1", "representations", DownstreamParams,
                    "held-out MLP accuracy predicting each factor from C, Z and C+Z (mean over factors)",
-                   outputs={"downstream_C": True, "downstream_Z": True, "downstream_CZ": True}),
+                   outputs={"downstream_C": True, "downstream_Z": True, "downstream_CZ": True}, floor=0.024),
         MetricInfo("elbo", elbo, True, "1", "elbo", ElboParams,
                    "held-out ELBO per image in nats, E_q[log p(x|latents)] - KL(q || prior), Bernoulli likelihood, "
                    "`samples` posterior draws per image; for MS-VAE the bound of its whole generative model "
@@ -218,11 +219,11 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("fd_domain", frechet_distance_of_features, False, "2", "features", FdDomainParams,
                    "Fréchet distance in the features of a small CNN trained on the dataset's factors "
                    "(not FID; offline): dataset vs reconstructions and vs samples",
-                   outputs={"fd_domain_recon": False, "fd_domain_sample": False}),
+                   outputs={"fd_domain_recon": False, "fd_domain_sample": False}, floor=10.0),
         MetricInfo("kid", kid, False, "2", "features", KidParams,
                    "unbiased kernel inception distance (cubic kernel) in the domain features, or in "
                    "Inception's with space: inception; dataset vs reconstructions and vs samples",
-                   outputs={"kid_recon": False, "kid_sample": False}),
+                   outputs={"kid_recon": False, "kid_sample": False}, floor=0.12),
         MetricInfo("jsd", jsd_per_feature, False, "2", "tables", JsdParams,
                    "mean per-feature Jensen-Shannon divergence (the divergence, base 2, not its square root) "
                    "of the normalised synthetic table against D_train and against D_test (section 6.3.1; "
