@@ -121,8 +121,14 @@ class ArtifactCache:
             os.rename(target, old)
         except FileNotFoundError:
             pass
-        os.rename(new, target)
-        shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.rename(new, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            shutil.rmtree(new, ignore_errors=True)  # another run saved it in between: keep its (as fresh) copy
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
 
     def verify(self, key: str) -> None:
         """Raise CorruptArtifact unless every file matches the manifest."""

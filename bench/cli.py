@@ -52,11 +52,11 @@ def _writable_folder(path: Path, what: str) -> None:
         raise Refused(f"{what} {path} is not writable: {exc.strerror or exc}") from None
 
 
-def _open_store(path, readonly=False):
+def _open_store(path, readonly=False, any_version=False):
     from bench.store import Store, StoreError
 
     try:
-        return Store(path, readonly=readonly)
+        return Store(path, readonly=readonly, any_version=any_version)
     except StoreError as exc:
         raise Refused(str(exc)) from None
 
@@ -336,7 +336,8 @@ def cmd_history(args) -> int:
 
 
 def cmd_store(args) -> int:
-    store = _open_store(args.store, readonly=args.action == "check")
+    # check and backup leave an older store as it is (a backup from before an upgrade is the point)
+    store = _open_store(args.store, readonly=args.action != "upgrade", any_version=args.action != "upgrade")
     if args.action == "upgrade":  # opening it for writing did it
         print(f"{args.store}: schema version {store.db.execute('PRAGMA user_version').fetchone()[0]}, every row kept")
         return 0

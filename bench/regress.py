@@ -173,8 +173,11 @@ def compare(baseline: dict, frame, runs: list, environment: dict, floors: dict, 
     for cell in baseline["cells"]:
         key = (cell["label"], cell["point"], cell["output"])
         current = now.get(key)
-        if current is None:
-            continue  # a job that failed or did not run is already a problem; a dropped cell is not compared
+        if current is None:  # a score now missing or not a number, a failed job, or a label the suite dropped
+            point = f"[{cell['point']}]" if cell["point"] else ""
+            result.problems.append(f"{cell['label']}{point} {cell['output']}: in the baseline, but this run has no "
+                                   "value for it (missing, not a number, or its jobs failed or are gone)")
+            continue
         if current["version"] != cell["version"]:
             result.problems.append(f"{cell['label']}[{cell['point']}] {cell['output']}: metric version "
                                    f"{current['version']} here, {cell['version']} in the baseline")
@@ -193,7 +196,7 @@ def compare(baseline: dict, frame, runs: list, environment: dict, floors: dict, 
             verdict = "regressed" if change < -threshold else "improved" if change > threshold else "same"
         result.verdicts.append(Verdict(cell["label"], cell["point"], cell["output"], cell["higher_is_better"],
                                        {k_: cell[k_] for k_ in ("mean", "std", "n")}, stats, threshold, verdict))
-    if not result.verdicts and not result.problems:
+    if not result.verdicts:
         result.problems.append("no cell of the baseline has a current score: nothing was compared")
     return result
 

@@ -97,6 +97,17 @@ class StoreError(RuntimeError):
     """The store cannot be used: one line that names the file, the problem and what to do."""
 
 
+def _statements(script: str) -> list[str]:
+    """The SQL statements of `script`, one by one (executescript would commit the open transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return statements
+
+
 def _check_file(path: Path) -> bool:
     """True when `path` holds an existing store to open, False when there is none yet."""
     if path.is_dir():
@@ -119,9 +130,10 @@ def _check_file(path: Path) -> bool:
 
 
 class Store:
-    def __init__(self, path, readonly: bool = False):
+    def __init__(self, path, readonly: bool = False, any_version: bool = False):
         """Open the store at `path` (created when absent, unless `readonly`); StoreError if it
-        is damaged, foreign, from a newer msbench, or cannot be written when it must be."""
+        is damaged, foreign, from a newer msbench, or cannot be written when it must be. Read
+        only, an older store is refused (its tables differ) unless `any_version` (check, backup)."""
         self.path = Path(path)
         exists = _check_file(self.path)
         if not exists and readonly:
@@ -133,7 +145,7 @@ class Store:
             self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode={mode}", uri=True, timeout=60)
             self.db.row_factory = sqlite3.Row
             self.run_id = None  # set by begin(): the run this Store object writes
-            self._open(readonly)
+            self._open(readonly, any_version)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"results store {self.path} cannot be used: {exc}; {RECOVER}") from None
         except OSError as exc:
@@ -159,7 +171,7 @@ class Store:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _open(self, readonly: bool) -> None:
+    def _open(self, readonly: bool, any_version: bool = False) -> None:
         check = self.db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise StoreError(f"results store {self.path} is damaged (quick_check: {check[:200]}); {RECOVER}")
@@ -172,7 +184,7 @@ class Store:
             raise StoreError(f"{self.path} is an SQLite database but not an msbench results store "
                              f"(tables: {', '.join(sorted(tables))[:200]})")
         if readonly:
-            if version < SCHEMA_VERSION:
+            if version < SCHEMA_VERSION and not any_version:
                 raise StoreError(f"results store {self.path} has schema version {version}, older than this msbench's "
                                  f"({SCHEMA_VERSION}): `msbench store upgrade --store {self.path}` upgrades it in place, "
                                  "keeping every row (so does any `msbench run` on it)")
@@ -187,26 +199,37 @@ class Store:
     def _upgrade(self) -> None:
         """Rebuild the tables of an older store under this schema, keeping every row (rows from
         before run ids get the run id 'legacy', columns added since are NULL), in one transaction:
-        a failure leaves the store as it was."""
+        a failure leaves the store as it was. The store is read again under the write lock, so
+        a second process that opened it meanwhile finds it upgraded and does nothing."""
+        self.db.isolation_level = None  # explicit transaction control: DDL included
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                    for statement in self._upgrade_statements():
+                        self.db.execute(statement)
+                    self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        finally:
+            self.db.isolation_level = ""  # back to the module's default
+
+    def _upgrade_statements(self) -> list[str]:
         fresh = sqlite3.connect(":memory:")
         fresh.executescript(SCHEMA)
-        copies = []
+        statements = ["ALTER TABLE runs RENAME TO old_runs", "ALTER TABLE scores RENAME TO old_scores",
+                      *_statements(SCHEMA)]
         for table in ("runs", "scores"):
-            old = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            old = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}  # read before the renames run
             columns = [r[1] for r in fresh.execute(f"PRAGMA table_info({table})") if r[1] in old]
             values = columns if "run_id" in old else columns + [f"'{LEGACY_RUN}'"]
             columns = columns if "run_id" in old else columns + ["run_id"]
-            copies += [f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM old_{table} "
-                       "ORDER BY rowid;", f"DROP TABLE old_{table};"]
+            statements += [f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} FROM old_{table} "
+                           "ORDER BY rowid", f"DROP TABLE old_{table}"]
         fresh.close()
-        script = ["BEGIN IMMEDIATE;", "ALTER TABLE runs RENAME TO old_runs;", "ALTER TABLE scores RENAME TO old_scores;",
-                  SCHEMA, *copies, f"PRAGMA user_version = {SCHEMA_VERSION};", "COMMIT;"]
-        try:
-            self.db.executescript("\n".join(script))
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
+        return statements
 
     def close(self):
         self.db.close()
@@ -223,7 +246,7 @@ class Store:
             raise StoreError(f"backup target {target} exists; give a new file name")
         with sqlite3.connect(str(target)) as copy:
             self.db.backup(copy)
-        copy = Store(target, readonly=True)
+        copy = Store(target, readonly=True, any_version=True)
         copy.close()
         return target
 
@@ -231,7 +254,8 @@ class Store:
         runs = dict(self.db.execute(f"SELECT status, COUNT(*) FROM runs WHERE {_latest()} GROUP BY status").fetchall())
         return {"runs": runs, "scores": self.db.execute("SELECT COUNT(*) FROM scores").fetchone()[0],
                 "suites": self.suites(),
-                "invocations": self.db.execute("SELECT COUNT(*) FROM invocations").fetchone()[0]}
+                "invocations": self.db.execute("SELECT COUNT(*) FROM invocations").fetchone()[0]
+                if "invocations" in {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")} else 0}
 
     # --- writing: one run (invocation) at a time per Store object ---
 
@@ -331,7 +355,7 @@ class Store:
             "SELECT s.job_key, s.run_id, s.metric_id, s.metric, s.value, s.version, s.params, s.higher_is_better,"
             " r.label, r.sweep, r.seed, r.code_version, r.device, COALESCE(i.started, r.started) AS run_started "
             "FROM scores s JOIN runs r USING (suite, job_key, run_id) LEFT JOIN invocations i USING (run_id) "
-            "WHERE s.suite=? AND r.status='ok' ORDER BY s.run_id", (suite,))
+            "WHERE s.suite=? AND r.status='ok' ORDER BY s.run_id != ?, s.run_id", (suite, LEGACY_RUN))
         return [dict(r) for r in rows]
 
     def invocations(self, suite: str) -> list[dict]:

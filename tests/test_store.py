@@ -130,8 +130,27 @@ def test_an_older_store_is_upgraded_in_place_keeping_every_row(tmp_path, version
                                                                                   ("k", "ok", "legacy")]
     assert [(s["job_key"], s["value"]) for s in store.scores("s")] == [("k", 0.5)]
     assert store.runs("s")[0]["environment"] is None  # a column added since is empty on old rows
+    job = Job("A", "beta_tcvae", "1", {"beta": 1.0}, {}, 0, Budget(), {"name": "dsprites", "params": {}})
+    store.start("s", job, {"device": "cpu"}, {}, "t0")  # a new run after the upgrade
+    store.finish("s", job.key, [{"metric_id": "l1", "metric": "l1", "value": 0.25, "version": "1",
+                                 "higher_is_better": False, "params": {}}], 1, False, 1.0, 1.0, "t1")
+    assert [h["run_id"] for h in store.history("s")] == ["legacy", store.run_id]  # the legacy rows came first
+    store._upgrade()  # what a second process that opened the old store meanwhile does: nothing now
+    assert {r["run_id"] for r in store.runs("s")} == {"legacy", store.run_id}
     store.close()
-    assert len(Store(path, readonly=True).runs("s")) == 2  # opening again changes nothing
+    assert len(Store(path, readonly=True).runs("s")) == 3  # opening again changes nothing
+
+
+def test_check_and_backup_leave_an_older_store_as_it_is(tmp_path, capsys):
+    path = old_store(tmp_path / "old.sqlite", 2)
+    before = path.read_bytes()
+    assert main(["store", "check", "--store", str(path)]) == 0
+    assert main(["store", "backup", str(tmp_path / "copy.sqlite"), "--store", str(path)]) == 0
+    assert path.read_bytes() == before  # a backup from before the upgrade is what one wants
+    with sqlite3.connect(tmp_path / "copy.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert main(["store", "upgrade", "--store", str(path)]) == 0
+    assert "schema version 3" in capsys.readouterr().out
 
 
 def test_every_run_is_kept_and_readers_see_each_jobs_latest_row(tmp_path):

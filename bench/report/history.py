@@ -34,7 +34,9 @@ def history_frame(store, suite, metric: str, label: str | None = None) -> pd.Dat
     table = frame.groupby(["run_id", "cell"]).agg(
         started=("started", "min"), code=("code", lambda c: ",".join(sorted(set(c)))),
         mean=("value", "mean"), std=("value", "std"), n=("value", "count")).reset_index()
-    return table.sort_values(["run_id", "cell"]).reset_index(drop=True)
+    # rows from before run ids ('legacy') first, then the runs in the order they started
+    order = table["run_id"].map(lambda r: "" if r == "legacy" else r)
+    return table.assign(_order=order).sort_values(["_order", "cell"]).drop(columns="_order").reset_index(drop=True)
 
 
 def plot_history(frame: pd.DataFrame, metric: str, path: Path) -> Path:

@@ -6,9 +6,11 @@ Every piece of user text (labels, descriptions, reasons) is HTML-escaped; the on
 sorter below, which reads numbers from data attributes and never builds HTML from text."""
 
 import base64
+import hashlib
 import html
 import json
 import math
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +32,7 @@ document.querySelectorAll('table.board th').forEach(function (th, column) {
     rows.sort(function (a, b) {
       var x = key(a), y = key(b);
       if (typeof x === 'number' || typeof y === 'number') {
-        if (isNaN(x)) return 1; if (isNaN(y)) return -1;  /* missing scores last either way */
+        if (isNaN(x) || isNaN(y)) return isNaN(x) - isNaN(y);  /* missing scores last either way */
         return up ? x - y : y - x;
       }
       return up ? x.localeCompare(y) : y.localeCompare(x);
@@ -67,8 +69,8 @@ def _params(count) -> str:
 
 
 def _anchor(label: str, point: str) -> str:
-    """A stable element id for a row's provenance (ids may hold any character but spaces)."""
-    return "prov-" + "-".join(f"{label}[{point}]".split())
+    """A stable element id for a row's provenance, safe in a URL fragment whatever the label holds."""
+    return "prov-" + hashlib.sha256(json.dumps([label, point]).encode()).hexdigest()[:12]
 
 
 def write_page(path: Path, suite, table: pd.DataFrame, columns: dict, runs: list, plots: list,
@@ -163,5 +165,5 @@ def _provenance(suite, runs: list) -> str:
                          f"job {_e(r['job_key'])}</li>")
         out.append(f'<details id="{_e(_anchor(label, point))}"><summary>{_e(cell)}</summary><ul>{"".join(items)}'
                    f"</ul><p>Everything else (spec, packages, loss summary, artifact, metric details): "
-                   f"<code>msbench show {_e(suite.name)} --cell {_e(repr(cell))}</code></p></details>")
+                   f"<code>{_e(shlex.join(['msbench', 'show', suite.path, '--cell', cell]))}</code></p></details>")
     return "\n".join(out)
