@@ -85,7 +85,9 @@ def code_version() -> dict:
     for root in (ROOT, Path.cwd()):
         try:
             sha = git(root, "rev-parse", "--verify", "HEAD")
-            dirty = bool(git(root, "status", "--porcelain", "--untracked-files=no")) if sha else None
+            # dirty: a tracked file changed, outside leaderboards/ (which runs themselves rewrite)
+            dirty = bool(git(root, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                             ":(exclude)leaderboards")) if sha else None
         except (OSError, subprocess.SubprocessError):
             continue
         if sha:
