@@ -47,6 +47,12 @@ def test_same_configuration_twice_gives_identical_scores_and_the_kernel_path_is_
 
     # the table: every score once per job, the stores reused (nothing is trained again)
     drift.main([suite, "--out", str(tmp_path), "--config", "one:threads=1", "--config", "again:threads=1"])
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    out = capsys.readouterr().out
+    per_seed, means = out.split("| model | score |")  # the per-seed table, then the table of seed means
+    rows = [line for line in per_seed.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 1 + sum(v is not None for v in first.values())
     assert all(line.split(" | ")[-2] == "0" for line in rows[1:])  # max difference between the two: none
+    mean_rows = [line for line in means.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(mean_rows) == len({(k[0], k[1], k[3]) for k, v in first.items() if v is not None})  # one seed here
+    assert all(line.split(" | ")[-2] == "0" for line in mean_rows)
+    assert "Largest movement of a mean over seeds, per output: " in out and "l1 0," in out
