@@ -63,6 +63,8 @@ def test_markdown_leaderboard(store, tmp_path):
     assert "| beta-TCVAE | beta=4 | 2 | 1,000 | **0.5 ± 0.14** | 0.8 ± 0.14 |" in text
     assert "| Big-VAE | — | 1 | 5,000 | — [1] | **0.05** |" in text
     assert "[1] missing: model has no encoder" in text
+    page = (tmp_path / "out/index.html").read_text()
+    assert page.count("missing: model has no encoder") == 1 and 'href="#note-1">[1]' in page  # once, linked
     assert "| beta-TCVAE[beta=8] seed=0 | failed | train | TrainingDiverged: loss became nan at step 7 of 10 |" in text
 
 

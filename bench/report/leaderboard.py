@@ -137,7 +137,8 @@ def write_leaderboard(store, suite, out_dir, plots=()) -> dict:
     else:
         table = summarise(frame, suite.labels, suite.metric_ids)
         shown, footnotes = _display_table(table, suite.directions, suite.metric_ids)
-        footnotes += _bias_floors(suite)
+        bias_notes = _bias_floors(suite)
+        footnotes += bias_notes
         lines += ["Mean ± std over seeds; ↑ higher is better, ↓ lower is better; best in bold.", "",
                   _markdown(shown), ""]
         lines += [md_text(f) for f in footnotes] + ([""] if footnotes else [])
@@ -147,7 +148,7 @@ def write_leaderboard(store, suite, out_dir, plots=()) -> dict:
             for m, row in settings.iterrows()))
         verdicts, notes = _against_baseline(out / "baseline.json", suite, frame, runs)
         write_page(out / "index.html", suite, table, headers(suite.directions, suite.metric_ids), runs, plots,
-                   verdicts, footnotes + notes)
+                   verdicts, bias_notes + notes)  # the page numbers its own missing-score footnotes
     failed = [r for r in runs if r["status"] != "ok"]
     if failed:
         lines += ["", "## Jobs without a result", "", "| job | status | phase | reason |", "| --- | --- | --- | --- |"]

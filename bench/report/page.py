@@ -52,7 +52,7 @@ table.board th[aria-sort=descending]::after { content: " \\25BC"; }
 table.board td.text { text-align: left; }
 .regressed { background: #f8d0d0; } .improved { background: #d3efd3; }
 .legend span { padding: 0 0.5em; } figure { display: inline-block; margin: 1em; } img { max-width: 38em; }
-details { margin: 0.3em 0; } code { background: #f3f3f3; padding: 0 0.2em; }
+.scroll { overflow-x: auto; } details { margin: 0.3em 0; } code { background: #f3f3f3; padding: 0 0.2em; }
 """
 
 
@@ -123,8 +123,8 @@ def write_page(path: Path, suite, table: pd.DataFrame, columns: dict, runs: list
                      f'<span class="regressed">{regressed} regressed</span> '
                      f'<span class="improved">{improved} improved</span> (msbench regress; hover a cell for '
                      f'its numbers).</p>')
-    parts.append('<table class="board"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in head)
-                 + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    parts.append('<div class="scroll"><table class="board"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in head)
+                 + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
     parts += [f'<p id="note-{n}">[{n}] missing: {_e(reason)}</p>' for reason, n in reasons.items()]
     parts += [f"<p>{_e(note)}</p>" for note in notes]
     if plots:
