@@ -7,7 +7,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from bench.suite import MAX_JOBS, SuiteError, format_point, load_suite
+from bench.suite import MAX_JOBS, SuiteError, format_cell, format_point, load_suite
 
 DEFAULT_STORE = ".msbench/results.sqlite"
 DEFAULT_CACHE = ".msbench/artifacts"
@@ -225,11 +225,6 @@ def _regress_suite(args) -> int:
     return comparison.exit_code
 
 
-def _cell_name(label: str, sweep: dict) -> str:
-    point = format_point(sweep)
-    return f"{label}[{point}]" if point else label
-
-
 def cmd_show(args) -> int:
     if args.cell:
         return _show_cell(args)
@@ -267,10 +262,10 @@ def _show_cell(args) -> int:
     from bench.cache import ArtifactCache, CorruptArtifact
 
     suite = _load_or_exit(args.suite)
-    jobs = [j for j in suite.jobs if _cell_name(j.label, j.sweep) == args.cell
+    jobs = [j for j in suite.jobs if format_cell(j.label, format_point(j.sweep)) == args.cell
             and (args.seed is None or j.seed == args.seed)]
     if not jobs:
-        cells = sorted({_cell_name(j.label, j.sweep) for j in suite.jobs})
+        cells = sorted({format_cell(j.label, format_point(j.sweep)) for j in suite.jobs})
         raise Refused(f"msbench show: no cell {args.cell!r}" + (f" with seed {args.seed}" if args.seed is not None
                                                                 else "") + f" in {suite.name} (cells: {', '.join(cells)})")
     store = _open_store(args.store, readonly=True)

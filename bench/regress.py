@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.suite import format_cell
+
 FORMAT = 1
 DEFAULT_K = 3.0
 
@@ -46,7 +48,7 @@ class Verdict:
 
     @property
     def name(self) -> str:
-        return f"{self.label}[{self.point}] {self.output}" if self.point else f"{self.label} {self.output}"
+        return f"{format_cell(self.label, self.point)} {self.output}"
 
 
 @dataclass
@@ -173,14 +175,14 @@ def compare(baseline: dict, frame, runs: list, environment: dict, floors: dict, 
     for cell in baseline["cells"]:
         key = (cell["label"], cell["point"], cell["output"])
         current = now.get(key)
+        name = f"{format_cell(cell['label'], cell['point'])} {cell['output']}"
         if current is None:  # a score now missing or not a number, a failed job, or a label the suite dropped
-            point = f"[{cell['point']}]" if cell["point"] else ""
-            result.problems.append(f"{cell['label']}{point} {cell['output']}: in the baseline, but this run has no "
-                                   "value for it (missing, not a number, or its jobs failed or are gone)")
+            result.problems.append(f"{name}: in the baseline, but this run has no value for it (missing, not a "
+                                   "number, or its jobs failed or are gone)")
             continue
         if current["version"] != cell["version"]:
-            result.problems.append(f"{cell['label']}[{cell['point']}] {cell['output']}: metric version "
-                                   f"{current['version']} here, {cell['version']} in the baseline")
+            result.problems.append(f"{name}: metric version {current['version']} here, {cell['version']} in the "
+                                   "baseline")
             continue
         values = list(current["values"].values())
         stats = _stats(values)
@@ -234,6 +236,9 @@ def compare_bench(old_path, new_path, ratio: float = DEFAULT_RATIO, allow_device
     if old_cpu != new_cpu and not allow_device_change:
         result.problems.append(f"the benchmarks ran on different CPUs ({old_cpu} and {new_cpu}): pass "
                                "--allow-device-change to compare anyway")
+    def stats(s):  # a benchmark's median in the place of a cell's mean
+        return {"mean": s["median"], "std": s.get("iqr"), "n": s.get("rounds", 1)}
+
     for name, before in old.items():
         after = new.get(name)
         if after is None:
@@ -241,7 +246,6 @@ def compare_bench(old_path, new_path, ratio: float = DEFAULT_RATIO, allow_device
             continue
         change = after["median"] / before["median"]
         verdict = "regressed" if change > ratio else "improved" if change < 1 / ratio else "same"
-        stats = lambda s: {"mean": s["median"], "std": s.get("iqr"), "n": s.get("rounds", 1)}  # noqa: E731
         result.verdicts.append(Verdict(name.split("::")[-1], "", "median s", False, stats(before), stats(after),
                                        ratio, verdict))
     if not result.verdicts and not result.problems:

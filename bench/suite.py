@@ -97,6 +97,11 @@ def format_point(sweep: dict) -> str:
     return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sweep.items())
 
 
+def format_cell(label: str, point: str) -> str:
+    """'MS-VAE[beta=4]', or the label alone without a sweep point: how a leaderboard cell is named."""
+    return f"{label}[{point}]" if point else label
+
+
 def canonical_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
@@ -133,8 +138,7 @@ class Job:
 
     @property
     def display(self) -> str:
-        point = format_point(self.sweep)
-        return f"{self.label}[{point}] seed={self.seed}" if point else f"{self.label} seed={self.seed}"
+        return f"{format_cell(self.label, format_point(self.sweep))} seed={self.seed}"
 
 
 @dataclass

@@ -11,7 +11,8 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench.suite import format_point  # noqa: E402
+from bench.report.cells import short_version  # noqa: E402
+from bench.suite import format_cell, format_point  # noqa: E402
 
 
 def history_frame(store, suite, metric: str, label: str | None = None) -> pd.DataFrame:
@@ -23,11 +24,9 @@ def history_frame(store, suite, metric: str, label: str | None = None) -> pd.Dat
             continue
         if label is not None and r["label"] != label:
             continue
-        point = format_point(json.loads(r["sweep"]))
-        code = json.loads(r["code_version"] or "{}")
-        sha = (code.get("git_sha") or "unknown")[:8] + ("+" if code.get("git_dirty") else "")
-        rows.append({"run_id": r["run_id"], "started": (r["run_started"] or "")[:16], "code": sha,
-                     "cell": f"{r['label']}[{point}]" if point else r["label"], "value": r["value"]})
+        rows.append({"run_id": r["run_id"], "started": (r["run_started"] or "")[:16],
+                     "code": short_version(json.loads(r["code_version"] or "{}")),
+                     "cell": format_cell(r["label"], format_point(json.loads(r["sweep"]))), "value": r["value"]})
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows)  # a run's rows share its start and code (rows from before run ids: the earliest)

@@ -13,11 +13,11 @@ import pandas as pd
 
 from bench.metrics.conditioning import independence_floor
 from bench.regress import BaselineError, compare, floors, load_baseline, run_environment
+from bench.report.cells import cell_text, headers, is_best, param_count, short_version
 from bench.report.page import write_page
 from bench.results import current_runs, current_scores, stale_keys
 from bench.suite import format_point
 
-ARROW = {True: "↑", False: "↓"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as the start of a formula (OWASP's CSV injection list)
 
 
@@ -51,28 +51,6 @@ def summarise(frame: pd.DataFrame, order=(), metric_ids=()) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _cell(mean, std, count) -> str:
-    if pd.isna(mean):
-        return "—"
-    if count >= 2 and not pd.isna(std):
-        return f"{mean:.4g} ± {std:.2g}"
-    return f"{mean:.4g}"
-
-
-def column_names(metric_ids) -> dict:
-    """Show a score by its bare name (params dropped) unless two columns share it."""
-    names = [m.split("[")[0] for m in metric_ids]
-    return {m: (n if names.count(n) == 1 else m) for m, n in zip(metric_ids, names)}
-
-
-def headers(direction, metric_order=()) -> dict:
-    """{metric id: column header (name and direction arrow)}, in the suite's metric order."""
-    rank = {m: i for i, m in enumerate(metric_order)}
-    metrics = sorted(direction, key=lambda m: (rank.get(m, len(rank)), m))
-    names = column_names(metrics)
-    return {m: f"{names[m]} {ARROW[direction[m]]}" for m in metrics}
-
-
 def _display_table(table, direction, metric_order=()) -> tuple[pd.DataFrame, list[str]]:
     columns = headers(direction, metric_order)
     notes = {}  # one footnote per distinct reason
@@ -80,17 +58,16 @@ def _display_table(table, direction, metric_order=()) -> tuple[pd.DataFrame, lis
         "model": table["label"],
         "sweep": table["sweep_point"].replace("", "—"),
         "seeds": table["seeds"],
-        "params": table["params"].map(lambda p: f"{int(p):,}" if not pd.isna(p) else "—"),
+        "params": table["params"].map(param_count),
     })
     for m, header in columns.items():
         means = table[f"{m}_mean"]
-        best = means.max() if direction[m] else means.min()
         cells = []
         for mean, std, count, reason in zip(means, table[f"{m}_std"], table[f"{m}_n"], table[f"{m}_missing"]):
-            text = _cell(mean, std, count)
+            text = cell_text(mean, std, count)
             if text == "—" and reason:
                 text += f" [{notes.setdefault(reason, len(notes) + 1)}]"
-            elif means.count() > 1 and mean == best:
+            elif is_best(means, mean, direction[m]):
                 text = f"**{text}**"
             cells.append(text)
         shown[header] = cells
@@ -147,8 +124,7 @@ def write_leaderboard(store, suite, out_dir, plots=()) -> dict:
             f"{m} v{row.version} ({', '.join(f'{k}={v}' for k, v in json.loads(row.params).items())})"
             for m, row in settings.iterrows()))
         verdicts, notes = _against_baseline(out / "baseline.json", suite, frame, runs)
-        write_page(out / "index.html", suite, table, headers(suite.directions, suite.metric_ids), runs, plots,
-                   verdicts, bias_notes + notes)  # the page numbers its own missing-score footnotes
+        write_page(out / "index.html", suite, table, runs, plots, verdicts, bias_notes + notes)  # the page numbers its own missing-score footnotes
     failed = [r for r in runs if r["status"] != "ok"]
     if failed:
         lines += ["", "## Jobs without a result", "", "| job | status | phase | reason |", "| --- | --- | --- | --- |"]
@@ -160,7 +136,7 @@ def write_leaderboard(store, suite, out_dir, plots=()) -> dict:
     ok = [r for r in runs if r["status"] == "ok"]
     if ok:
         versions = [json.loads(r["code_version"]) for r in ok]
-        shas = sorted({(v["git_sha"] or "unknown")[:12] + ("-dirty" if v.get("git_dirty") else "") for v in versions})
+        shas = sorted({short_version(v) for v in versions})
         devices = sorted({r["device"] for r in ok})
         train = sum(r["train_seconds"] or 0 for r in ok)
         lines += ["", f"Runs: {len(ok)} ok, {len(failed)} without result. Code: {', '.join(shas)}. "

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.suite import format_point
+from bench.report.cells import cell_text, headers, is_best, param_count, short_version
+from bench.suite import format_cell, format_point
 
 SORTER = """
 document.querySelectorAll('table.board th').forEach(function (th, column) {
@@ -64,22 +65,18 @@ def _number(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
 
 
-def _params(count) -> str:
-    return "—" if pd.isna(count) else f"{int(count):,}"
-
-
 def _anchor(label: str, point: str) -> str:
     """A stable element id for a row's provenance, safe in a URL fragment whatever the label holds."""
     return "prov-" + hashlib.sha256(json.dumps([label, point]).encode()).hexdigest()[:12]
 
 
-def write_page(path: Path, suite, table: pd.DataFrame, columns: dict, runs: list, plots: list,
-               verdicts: dict | None, notes: list) -> Path:
-    """`table`: bench.report.leaderboard.summarise's frame; `columns`: {metric id: header}, in
-    order; `runs`: current_runs; `plots`: figure paths (PNG embedded, others linked); `verdicts`:
-    {(label, point, metric id): Verdict} from bench.regress.compare against the baseline, or None
-    without one; `notes`: extra footnotes."""
+def write_page(path: Path, suite, table: pd.DataFrame, runs: list, plots: list, verdicts: dict | None,
+               notes: list) -> Path:
+    """`table`: bench.report.leaderboard.summarise's frame; `runs`: current_runs; `plots`: figure
+    paths (PNG embedded, others linked); `verdicts`: {(label, point, metric id): Verdict} from
+    bench.regress.compare against the baseline, or None without one; `notes`: extra footnotes."""
     direction = suite.directions
+    columns = headers(direction, suite.metric_ids)
     metrics = list(columns)
     reasons = {}  # footnote number per distinct missing reason
     head = ["model", "sweep", "seeds", "params"] + list(columns.values())
@@ -89,7 +86,7 @@ def write_page(path: Path, suite, table: pd.DataFrame, columns: dict, runs: list
         cells = [f'<td class="text"><a href="#{_e(_anchor(row["label"], point))}">{_e(row["label"])}</a></td>',
                  f'<td class="text">{_e(point or "—")}</td>',
                  f'<td data-value="{_number(row["seeds"])}">{int(row["seeds"])}</td>',
-                 f'<td data-value="{_number(row["params"])}">{_params(row["params"])}</td>']
+                 f'<td data-value="{_number(row["params"])}">{param_count(row["params"])}</td>']
         for m in metrics:
             mean, std, n = row[f"{m}_mean"], row[f"{m}_std"], row[f"{m}_n"]
             means = table[f"{m}_mean"]
@@ -99,12 +96,9 @@ def write_page(path: Path, suite, table: pd.DataFrame, columns: dict, runs: list
                        f'[{reasons[reason]}]</a></sup>' if reason else ""
                 cells.append(f'<td data-value="">—{mark}</td>')
                 continue
-            text = f"{mean:.4g} ± {std:.2g}" if n >= 2 and not pd.isna(std) else f"{mean:.4g}"
-            best = means.max() if direction[m] else means.min()
-            if means.count() > 1 and mean == best:
-                text = f"<strong>{_e(text)}</strong>"
-            else:
-                text = _e(text)
+            text = _e(cell_text(mean, std, n))
+            if is_best(means, mean, direction[m]):
+                text = f"<strong>{text}</strong>"
             verdict = (verdicts or {}).get((row["label"], point, m))
             css, title = "", ""
             if verdict is not None:
@@ -153,11 +147,10 @@ def _provenance(suite, runs: list) -> str:
         groups.setdefault((run["label"], format_point(json.loads(run["sweep"]))), []).append(run)
     out = []
     for (label, point), members in groups.items():
-        cell = f"{label}[{point}]" if point else label
+        cell = format_cell(label, point)
         items = []
         for r in members:
-            code = json.loads(r["code_version"]) if r.get("code_version") else {}
-            sha = (code.get("git_sha") or "unknown")[:12] + ("-dirty" if code.get("git_dirty") else "")
+            sha = short_version(json.loads(r["code_version"]) if r.get("code_version") else {})
             timing = (f"trained {r['train_seconds']:.1f}s, scored {r['eval_seconds']:.1f}s"
                       if r.get("train_seconds") is not None and r.get("eval_seconds") is not None else "")
             items.append(f"<li>seed {_e(r['seed'])}: {_e(r['status'])}; run {_e(r.get('run_id') or '—')}; "

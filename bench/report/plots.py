@@ -15,7 +15,8 @@ import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
-from bench.report.leaderboard import ARROW, column_names, md_text  # noqa: E402
+from bench.report.cells import ARROW, column_names  # noqa: E402
+from bench.report.leaderboard import md_text  # noqa: E402
 from bench.results import current_scores  # noqa: E402
 from bench.suite import format_point  # noqa: E402
 from bench.report.tables import PLOTTERS as TABLE_PLOTTERS  # noqa: E402
