@@ -7,7 +7,8 @@ import sys
 import uuid
 from pathlib import Path
 
-from bench.suite import MAX_JOBS, SuiteError, format_cell, format_point, load_suite
+from bench.naming import format_cell, format_point
+from bench.suite import MAX_JOBS, SuiteError, load_suite
 
 DEFAULT_STORE = ".msbench/results.sqlite"
 DEFAULT_CACHE = ".msbench/artifacts"
@@ -128,7 +129,7 @@ def _report(store, suite, args, data=None, train=False) -> dict:
     artifact is missing or damaged is trained again; otherwise that figure is skipped."""
     from bench.cache import ArtifactCache
     from bench.report import write_report
-    from bench.runner import CachedModels
+    from bench.trained import CachedModels
 
     data = data if data is not None else _load_data_or_exit(suite, args.data_root)
     warn = lambda message: print(message, file=sys.stderr)  # noqa: E731

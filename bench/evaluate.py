@@ -1,11 +1,13 @@
-"""Turn a trained model and its dataset into the arrays the metrics need, and score them.
+"""Turn a trained model and its dataset into the inputs the metrics consume, and score them.
 
-Evaluation data come from their own random stream (seeded by the job seed), separate
-from the training batches. A metric the model cannot support is recorded as missing
-with the reason; a metric's warnings are kept with its score.
+Each metric declares the input it consumes (`bench.metrics.registry.INPUTS`); this module has
+one collector per input, and nothing that knows any metric by name. Evaluation data come from
+their own random stream (seeded by the job seed), separate from the training batches. A metric
+the model cannot support is recorded as missing with the reason; a metric's warnings are kept
+with its score.
 """
 
-import inspect
+import dataclasses
 import warnings
 
 import numpy as np
@@ -13,10 +15,11 @@ import pandas as pd
 import torch
 
 from bench.features import FeaturesUnavailable, FeatureSpaces
-from bench.metrics import METRICS
+from bench.generate import EVAL_BATCH, generated, synthetic_table
+from bench.metrics import INPUTS, METRICS, Missing
 
-EVAL_BATCH = 256
 SAMPLE_CACHE_BYTES = 512 * 2**20  # evaluation images kept across jobs; beyond this, drawn again
+FID_MIN_POINTS = 2048  # below the 2048 Inception features the covariance is singular
 
 
 def _batches(images: np.ndarray, device):
@@ -56,14 +59,6 @@ def reconstructions(model, images: np.ndarray, protocol: str = "sample", seed: i
                            for x in _batches(images, model.device)])
 
 
-def _reconstructed(model, images, params, seed, memo) -> np.ndarray:
-    """The reconstructions of the evaluation images under the metric's protocol, made once per job."""
-    key = ("reconstructions", params["reconstruction"], params["num_points"])  # num_points names the image set
-    if key not in memo:
-        memo[key] = reconstructions(model, images, params["reconstruction"], seed)
-    return memo[key]
-
-
 @torch.no_grad()
 def conditioning_codes(model, images: np.ndarray, seed: int) -> dict:
     """Batched `model.conditioning_codes`: stage one's codes of X and of each compared image set."""
@@ -82,67 +77,135 @@ def elbo_terms(model, images: np.ndarray, seed: int, samples: int = 1) -> dict:
     return {k: np.concatenate([p[k].double().cpu().numpy() for p in parts]) for k in parts[0]}
 
 
-class Missing(str):
-    """An output a metric cannot give for this model; the text is the reason."""
+@dataclasses.dataclass
+class _Context:
+    """What every collector of one job may use. `images`/`factors`: the evaluation images of the
+    metric at hand (None for a metric without num_points); `memo`: what metrics of one job share."""
+
+    model: object
+    data: object
+    seed: int
+    spaces: FeatureSpaces
+    memo: dict
+    images: np.ndarray | None = None
+    factors: np.ndarray | None = None
 
 
-@torch.no_grad()
-def generated(model, n: int, seed: int, **options) -> np.ndarray:
-    """n random samples from the model (`options` go to its `sample`), reproducible per seed,
-    leaving the global RNG as it was."""
-    devices = [model.device] if model.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        parts = [model.sample(min(EVAL_BATCH, n - start), **options).float().cpu().numpy()
-                 for start in range(0, n, EVAL_BATCH)]
-    return np.concatenate(parts)
+COLLECTORS = {}
+
+
+def collects(name: str):
+    """Register the collector of input `name` (one of bench.metrics.registry.INPUTS)."""
+    if name not in INPUTS:
+        raise ValueError(f"no input {name!r} is declared in bench.metrics.registry.INPUTS")
+
+    def register(fn):
+        COLLECTORS[name] = fn
+        return fn
+
+    return register
+
+
+def _reconstructed(job: _Context, params) -> np.ndarray:
+    """The reconstructions of the evaluation images under the metric's protocol, made once per job."""
+    key = ("reconstructions", params.reconstruction, params.num_points)  # num_points names the image set
+    if key not in job.memo:
+        job.memo[key] = reconstructions(job.model, job.images, params.reconstruction, job.seed)
+    return job.memo[key]
+
+
+def _scored_factors(data, factors: np.ndarray) -> np.ndarray:
+    """The factors the dataset declares for disentanglement scores (all when it declares none)."""
+    return factors[:, list(data.disentanglement_factors)] if data.disentanglement_factors else factors
+
+
+@collects("codes")
+def _codes(job: _Context, params) -> dict:
+    representation = getattr(params, "representation", "mean")
+    return {"codes": codes(job.model, job.images, representation, job.seed),
+            "factors": _scored_factors(job.data, job.factors)}
+
+
+@collects("images")
+def _images(job: _Context, params) -> dict:
+    return {"images": job.images, "reconstructions": _reconstructed(job, params)}
+
+
+@collects("conditioning")
+def _conditioning(job: _Context, params) -> dict:
+    return {"views": conditioning_codes(job.model, job.images, job.seed)}
+
+
+@collects("representations")
+def _representations(job: _Context, params) -> dict:
+    enc = encodings(job.model, job.images)
+    return {"C": enc["c"], "factors": job.factors, **({"Z": enc["z"]} if "z" in enc else {})}
+
+
+@collects("elbo")
+def _elbo(job: _Context, params) -> dict:
+    return {"terms": elbo_terms(job.model, job.images, job.seed, params.samples)}
 
 
 def _extractor(spaces, params, data):
-    if params["space"] == "inception":
+    if params.space == "inception":
         return spaces.extractor("inception", data)
-    return spaces.extractor("domain", data, params["feature_seed"], params["feature_steps"])
+    return spaces.extractor("domain", data, params.feature_seed, params.feature_steps)
 
 
-FID_MIN_POINTS = 2048  # below the 2048 Inception features the covariance is singular
-
-
-def _feature_scores(info, params, model, data, images, seed, spaces, memo) -> dict:
-    """{name}_recon and {name}_sample: the dataset's evaluation images against the model's
-    reconstructions of them, and against as many random samples."""
-    extractor = _extractor(spaces, params, data)
-    if params["space"] == "inception" and len(images) < FID_MIN_POINTS:
-        warnings.warn(f"{len(images)} images for 2048 Inception features: the covariance is singular and "
+@collects("features")
+def _features(job: _Context, params) -> dict:
+    """The evaluation images' features, and those of their reconstructions and of as many random
+    samples; the model's are computed once per job and feature space, shared by its metrics."""
+    extractor = _extractor(job.spaces, params, job.data)
+    if params.space == "inception" and len(job.images) < FID_MIN_POINTS:
+        warnings.warn(f"{len(job.images)} images for 2048 Inception features: the covariance is singular and "
                       f"the score biased upwards; use num_points >= {FID_MIN_POINTS}", RuntimeWarning)
-    real = spaces.reference(extractor, data, images)
-    extra = {k: v for k, v in params.items()
-             if k not in ("num_points", "space", "feature_seed", "feature_steps", "reconstruction")}
-    if "seed" in inspect.signature(info.fn).parameters:  # KID's random subsets
-        extra["seed"] = seed
-    values = {}
-    for variant, make in (("recon", lambda: _reconstructed(model, images, params, seed, memo)),
-                          ("sample", lambda: generated(model, len(images), seed))):
-        protocol = params["reconstruction"] if variant == "recon" else None
-        key = (extractor.space, id(extractor), variant, protocol, params["num_points"])
-        if key not in memo:
+    found = {"real": job.spaces.reference(extractor, job.data, job.images), "_details": {"features": extractor.record}}
+    for variant, make in (("recon", lambda: _reconstructed(job, params)),
+                          ("sample", lambda: generated(job.model, len(job.images), job.seed))):
+        protocol = params.reconstruction if variant == "recon" else None
+        key = (extractor.space, id(extractor), variant, protocol, params.num_points)
+        if key not in job.memo:
             try:
-                memo[key] = extractor(make())
+                job.memo[key] = extractor(make())
             except NotImplementedError as exc:
-                memo[key] = Missing(str(exc) or f"{model.name} cannot {variant}")
-        fake = memo[key]
-        values[f"{info.name}_{variant}"] = fake if isinstance(fake, Missing) else info.fn(real, fake, **extra)
-    return values
+                job.memo[key] = Missing(str(exc) or f"{job.model.name} cannot {variant}")
+        found[variant] = job.memo[key]
+    return found
 
 
-# M_k = MI[C_R; C_view] (section 4); M_shuffled_y is the authors' control with Y from another image
-CONDITIONING_VIEWS = {"M1": "C_Y", "M2": "C_X", "M3": "C_z_eps", "M4": "C_Y_eps", "M_shuffled_y": "C_Y_shuffled"}
+GROUP_CHUNK = 16  # groups rendered and encoded together: 16 x 64 images per pass
 
 
-def synthetic_table(model, data, seed: int, rows: str = "sample"):
-    """As many generated rows as D_test has (section 6.3.2), in the table's own units: `rows`
-    "sample" draws them from the model's likelihood, "mean" takes decoder means; either way
-    section 6.2's post-processing clips them to [0, 1] before inverting the transform."""
-    return data.transform.inverse(generated(model, len(data.test), seed, rows=rows))
+def _groups(job: _Context, count: int, size: int, factors: list, rng) -> dict:
+    """`count` groups of `size` images, each sharing the value of one factor drawn uniformly from
+    `factors` (dataset indices); their codes (count, size, K) and that factor's position in `factors`."""
+    chosen = rng.integers(0, len(factors), size=count)
+    parts = []
+    for start in range(0, count, GROUP_CHUNK):
+        images = np.concatenate([job.data.sample_with_fixed_factor(size, factors[k], rng)[0]
+                                 for k in chosen[start:start + GROUP_CHUNK]])
+        parts.append(codes(job.model, images))
+    flat = np.concatenate(parts)
+    return {"codes": flat.reshape(count, size, flat.shape[1]), "factor": chosen}
+
+
+@collects("factor_groups")
+def _factor_groups(job: _Context, params) -> dict:
+    """Codes (encoder means) of random images, for the global variances, and of groups of images
+    that share one factor's value (the FactorVAE score's training and evaluation votes), drawn
+    from a stream of their own ([seed, 5]) through the dataset's `sample_with_fixed_factor`."""
+    data = job.data
+    if not hasattr(data, "sample_with_fixed_factor"):
+        raise NotImplementedError(f"dataset {data.name} cannot fix one factor and sample the others")
+    factors = list(data.disentanglement_factors or range(len(data.factor_sizes)))
+    rng = np.random.default_rng([job.seed, 5])
+    variance_images, _ = data.sample(params.num_variance_estimate, rng)
+    return {"variance_codes": codes(job.model, variance_images),
+            "train": _groups(job, params.num_train, params.batch_size, factors, rng),
+            "eval": _groups(job, params.num_eval, params.batch_size, factors, rng),
+            "num_factors": len(factors), "_details": {"num_points": params.num_variance_estimate}}
 
 
 def _normalised(data, frame):
@@ -150,56 +213,21 @@ def _normalised(data, frame):
     return pd.DataFrame(data.transform(frame, clip=True), columns=frame.columns)
 
 
-def _table_scores(info, params, model, data, seed, memo) -> dict:
-    """Section 6.3's comparisons of one synthetic table: {name}_train and {name}_test against
-    D_train and D_test (the classifier two-sample test: a D_test-sized sample of D_train, and D_test)."""
-    params = dict(params)
-    rows = params.pop("rows")
-    if ("table", rows) not in memo:
-        memo["table", rows] = synthetic_table(model, data, seed, rows)
-    synthetic = memo["table", rows]
-    if info.needs == "detection":
-        result = info.fn(data.test, synthetic, categorical=data.categorical, seed=seed, real_train=data.train, **params)
-        # the AUC on the classifier's own training part is a diagnostic only, kept in the details
-        return {f"{info.name}_{part}_auc": {"mean": result[f"{part}_auc"], "own_split_auc": result[f"{part}_fit_auc"]}
-                for part in ("train", "test")}
-    tables = (data.train, data.test, synthetic)
-    if params.pop("space", "raw") == "normalised":
-        tables = tuple(_normalised(data, frame) for frame in tables)
-    values = {}
-    for output, real in zip(info.outputs, tables[:2]):
-        value = info.fn(real, tables[2], data.categorical, **params)
-        values[output] = {"mean": float(value.mean()), **value.to_dict()} if hasattr(value, "to_dict") else value
-    return values
+@collects("tables")
+def _tables(job: _Context, params) -> dict:
+    """Section 6.3's inputs: the real tables and one synthetic table as large as D_test, made once
+    per job and `rows` protocol."""
+    data = job.data
+    if ("table", params.rows) not in job.memo:
+        job.memo["table", params.rows] = synthetic_table(job.model, data, job.seed, params.rows)
+    return {"train": data.train, "test": data.test, "synthetic": job.memo["table", params.rows],
+            "categorical": data.categorical, "normalise": lambda frame: _normalised(data, frame),
+            "_details": {"num_points": len(data.test)}}
 
 
-def _compute(info, params, model, data, images, factors, seed, spaces, memo) -> dict:
-    """{output name: value or Missing(reason)} for one metric; raises NotImplementedError where the
-    model lacks what the whole metric needs, FeaturesUnavailable where its feature space is."""
-    if info.kind == "tables":
-        return _table_scores(info, params, model, data, seed, memo)
-    if info.needs == "features":
-        return _feature_scores(info, params, model, data, images, seed, spaces, memo)
-    if info.needs == "codes":  # disentanglement scores: on the factors the dataset declares for them
-        scored = factors[:, list(data.disentanglement_factors)] if data.disentanglement_factors else factors
-        return {info.name: info.fn(codes(model, images, params["representation"], seed), scored,
-                                   num_bins=params["num_bins"])}
-    if info.needs == "reconstructions":
-        return {info.name: info.fn(images, _reconstructed(model, images, params, seed, memo))}
-    if info.needs == "elbo":
-        return {info.name: info.fn(**elbo_terms(model, images, seed, params["samples"]))}
-    if info.needs == "conditioning":
-        views = conditioning_codes(model, images, seed)
-        return {out: info.fn(views["C_R"], views[CONDITIONING_VIEWS[out]], params["num_bins"]) for out in info.outputs}
-    # representations: C, Z and C+Z, each predicting every factor
-    enc = encodings(model, images)
-    values = {"downstream_C": info.fn(enc["c"], factors, seed=seed)}
-    if "z" not in enc:
-        return {**values, "downstream_Z": Missing("single-stage models have no Z"),
-                "downstream_CZ": Missing("single-stage models have no Z")}
-    values["downstream_Z"] = info.fn(enc["z"], factors, seed=seed)
-    values["downstream_CZ"] = info.fn(np.concatenate([enc["c"], enc["z"]], axis=1), factors, seed=seed)
-    return values
+_undone = set(INPUTS) - set(COLLECTORS)
+if _undone:  # a declared input without a collector would fail at run time, in the middle of a suite
+    raise RuntimeError(f"inputs declared in bench.metrics.registry but not collected here: {sorted(_undone)}")
 
 
 def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
@@ -214,7 +242,7 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
     model.eval()
     samples = {} if samples is None else samples
     spaces = FeatureSpaces(device=str(model.device)) if spaces is None else spaces
-    memo = {}  # reconstructions' and samples' features, shared by the metrics of one feature space
+    memo = {}  # reconstructions', samples' and features' arrays, shared by the metrics of one job
 
     def sample(n):
         if (seed, n) not in samples:  # a stream of its own ([seed, 1]): never the training batches
@@ -227,17 +255,21 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
     records = []
     for spec in metric_specs:
         info = METRICS[spec.name]
-        images, factors = sample(spec.params["num_points"]) if info.kind == "images" else (data.test, None)
-        values, missing = {}, None
+        params = info.Params(**spec.params)
+        job = _Context(model, data, seed, spaces, memo)
+        if info.kind == "images" and hasattr(params, "num_points"):
+            job.images, job.factors = sample(params.num_points)
+        values, missing, details = {}, None, {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                values = _compute(info, spec.params, model, data, images, factors, seed, spaces, memo)
+                inputs = COLLECTORS[info.consumes](job, params)
+                details = inputs.pop("_details", {})
+                values = info.score(inputs, params, seed)
             except (NotImplementedError, FeaturesUnavailable) as exc:
                 missing = str(exc)
-        details = {"num_points": len(images), "warnings": sorted({str(w.message) for w in caught})}
-        if info.needs == "features" and not missing:
-            details["features"] = _extractor(spaces, spec.params, data).record
+        details = {"num_points": len(job.images) if job.images is not None else details.pop("num_points", None),
+                   "warnings": sorted({str(w.message) for w in caught}), **details}
         for output, higher_is_better in info.directions().items():
             value, reason = (None, missing) if missing else (values[output], None)
             if isinstance(value, Missing):

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.suite import format_cell
+from bench.naming import format_cell
 
 FORMAT = 1
 DEFAULT_K = 3.0

@@ -11,7 +11,7 @@ import json
 
 import pandas as pd
 
-from bench.suite import format_point
+from bench.naming import format_point
 
 
 def current_scores(store, suite, run_id: str | None = None) -> pd.DataFrame:

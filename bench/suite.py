@@ -8,7 +8,6 @@ close-name suggestion.
 import dataclasses
 import hashlib
 import itertools
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -19,17 +18,10 @@ from bench import data as datasets
 from bench.budget import Budget
 from bench.config import build, close_names, param_problems, shown
 from bench.metrics import METRICS
+from bench.naming import canonical_json, format_cell, format_point  # noqa: F401 - re-exported
 
 TOP_LEVEL = {"name", "description", "dataset", "models", "seeds", "budget", "metrics", "plots"}
 MODEL_ENTRY = {"model", "label", "params", "budget"}
-PLOT_KINDS = {  # each plot and the kinds of dataset it can be drawn for
-    "score_vs_beta": {"images", "tables"},
-    **dict.fromkeys(["conditioning", "downstream", "reconstructions", "traversals", "latent_size", "y_variability"],
-                    {"images"}),
-    **dict.fromkeys(["paper_tables", "latent_correlation", "latent_perturbation", "feature_distributions",
-                     "jsd_by_feature", "sweep_heatmap"], {"tables"}),
-}
-PLOTS = set(PLOT_KINDS)
 MAX_JOBS = 100_000  # a suite above this is almost surely a typo in a sweep; --max-jobs overrides it
 MAX_SUITE_BYTES = 1 << 20  # a suite is a short text file
 MAX_SEED = 2**32 - 1  # numpy's RandomState, scikit-learn and ctgan take seeds below 2**32
@@ -90,20 +82,6 @@ class MetricSpec:
     def ids(self) -> list[str]:
         """The score ids this metric stores: one, or one per named output."""
         return [self.output_id(o) for o in METRICS[self.name].directions()]
-
-
-def format_point(sweep: dict) -> str:
-    """'beta=4,latent_dim=10': how a sweep point is named everywhere (benchopt style)."""
-    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sweep.items())
-
-
-def format_cell(label: str, point: str) -> str:
-    """'MS-VAE[beta=4]', or the label alone without a sweep point: how a leaderboard cell is named."""
-    return f"{label}[{point}]" if point else label
-
-
-def canonical_json(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -269,8 +247,8 @@ def parse_suite(raw, path: str = "<suite>", max_jobs: int = MAX_JOBS) -> Suite:
                                        f"suite's dataset holds {data_kind}")
     if dataset_spec and not datasets.get(dataset_spec["name"]).factor_sizes:
         for i, spec in enumerate(metrics):
-            needs_factors = METRICS[spec.name].needs in ("codes", "representations") or spec.params.get("space") == "domain"
-            if needs_factors and METRICS[spec.name].kind == data_kind:
+            info = METRICS[spec.name]
+            if info.kind == data_kind and info.needs_factors(info.Params(**spec.params)):
                 check.add(f"metrics[{i}]", f"{spec.name} needs ground-truth factors, and dataset "
                                            f"{dataset_spec['name']} has none")
     if dataset_spec and not hasattr(datasets.get(dataset_spec["name"]), "every_image"):
@@ -282,12 +260,16 @@ def parse_suite(raw, path: str = "<suite>", max_jobs: int = MAX_JOBS) -> Suite:
     if not isinstance(plots, list):
         check.add("plots", f"expected a list, got {_type_name(plots)}")
         plots = []
+    if plots:
+        from bench.report.registry import plots as declared_plots  # matplotlib: only when a suite asks for plots
+
+        declared = declared_plots()
     for i, plot in enumerate(plots):
-        if not isinstance(plot, str) or plot not in PLOTS:
-            check.add(f"plots[{i}]", f"unknown plot {shown(plot)}{close_names(plot, PLOTS)}")
-        elif data_kind is not None and data_kind not in PLOT_KINDS[plot]:
-            check.add(f"plots[{i}]", f"{plot} is drawn for {' or '.join(sorted(PLOT_KINDS[plot]))} datasets, and this "
-                                     f"suite's dataset holds {data_kind}")
+        if not isinstance(plot, str) or plot not in declared:
+            check.add(f"plots[{i}]", f"unknown plot {shown(plot)}{close_names(plot, declared)}")
+        elif data_kind is not None and data_kind not in declared[plot].kinds:
+            check.add(f"plots[{i}]", f"{plot} is drawn for {' or '.join(sorted(declared[plot].kinds))} datasets, and "
+                                     f"this suite's dataset holds {data_kind}")
 
     jobs = []
     if "models" in raw:

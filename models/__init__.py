@@ -6,9 +6,9 @@ import importlib
 import pkgutil
 
 from bench.config import close_names
-from models._base import Model, TrainingDiverged
+from models._base import CAPABILITIES, TEST_CHECKS, Model, TrainingDiverged
 
-__all__ = ["Model", "TrainingDiverged", "get", "registry"]
+__all__ = ["CAPABILITIES", "Model", "TEST_CHECKS", "TrainingDiverged", "get", "registry"]
 
 _REGISTRY: dict[str, type] = {}
 
@@ -43,3 +43,4 @@ def get(name: str) -> type:
     if name not in models:
         raise UnknownModel(f"unknown model {name!r}{close_names(name, models)}")
     return models[name]
+

@@ -16,6 +16,22 @@ from tqdm.auto import tqdm
 from bench.budget import Budget
 
 
+# What a model can be asked for, declared on its class (`capabilities`) and asked through `can`:
+# the figures and metrics select models by capability, never by registry name. The shared
+# conformance test (tests/test_conformance.py) checks every declaration against what the model does.
+CAPABILITIES = {
+    "sample": "`sample(n)` draws new items from the prior",
+    "traverse": "`traverse` decodes a code with one dimension of c moved",
+    "z": "`encode` gives a second latent group z (the correlated factors) beside c",
+    "stage_one": "builds on an attached stage one whose decoding is Y (`stage('stage_one')`)",
+    "conditioning": "`conditioning_codes` gives stage one's codes of X, Y and of G(Y, Z) variants (M1-M4)",
+    "elbo": "`elbo` gives per-image ELBO terms",
+}
+# What the shared conformance test checks; a model declares those that apply to it (`test_checks`):
+# a GAN's losses do not fall steadily, and a scikit-learn stage takes no gradient steps.
+TEST_CHECKS = frozenset({"shapes", "loss_decreases", "round_trip", "deterministic", "capabilities"})
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
@@ -43,6 +59,12 @@ class Model(torch.nn.Module):
     description: str = ""
     supports: frozenset = frozenset({"images"})
     requires: tuple = ()  # upstream stages (registry names) this model builds on
+    capabilities: frozenset = frozenset()  # a subset of CAPABILITIES
+    # for the shared conformance test: a tiny config (params of Config), the steps of its
+    # loss-decrease check, and the checks that apply (TEST_CHECKS)
+    test_config: dict = {}
+    test_steps: int = 60
+    test_checks: frozenset = TEST_CHECKS
 
     def __init__(self, config, data_shape: tuple):
         super().__init__()
@@ -92,6 +114,22 @@ class Model(torch.nn.Module):
         raise NotImplementedError(f"{self.name} defines no ELBO")
 
     # --- shared behaviour --------------------------------------------------------------
+    @classmethod
+    def can(cls, capability: str) -> bool:
+        """Whether this model declares `capability` (a key of CAPABILITIES)."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}; known: {', '.join(CAPABILITIES)}")
+        return capability in cls.capabilities
+
+    def stage(self, slot: str = "stage_one"):
+        """The trained upstream model attached in `slot` (one of `requires`)."""
+        if slot not in self.requires:
+            raise NotImplementedError(f"{self.name} builds on no {slot}")
+        stage = self.__dict__.get(slot)
+        if stage is None:
+            raise RuntimeError(f"{self.name}: no {slot} attached")
+        return stage
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

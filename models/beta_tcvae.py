@@ -58,6 +58,8 @@ class BetaTCVAEConfig:
 class BetaTCVAE(Model):
     name = "beta_tcvae"
     Config = BetaTCVAEConfig
+    capabilities = frozenset({"sample", "traverse", "elbo"})
+    test_config = {"latent_dim": 4}
     description = "beta-TCVAE, disentanglement-lib's conv architecture (stage one of MS-VAE)"
 
     def __init__(self, config, data_shape):

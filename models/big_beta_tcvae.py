@@ -35,4 +35,5 @@ class BigBetaTCVAEConfig:
 class BigBetaTCVAE(BigVAE):
     name = "big_beta_tcvae"
     Config = BigBetaTCVAEConfig
+    test_config = {"latent_dim": 4, "z_dim": 2, "width": 0.5}
     description = "beta-TCVAE with |C| + |Z| latents widened to a parameter budget (the paper's Big-beta-TCVAE)"

@@ -56,6 +56,7 @@ def width_for(data_shape, latent: int, target: int) -> float:
 class BigVAE(BetaTCVAE):
     name = "big_vae"
     Config = BigVAEConfig
+    test_config = {"latent_dim": 4, "z_dim": 2, "width": 0.5}
     description = "beta=1 VAE widened to a parameter budget (the paper's Big-VAE)"
 
     def __init__(self, config, data_shape):

@@ -164,6 +164,8 @@ class PaperGenerator(nn.Module):
 class MSVAE(Model):
     name = "ms_vae"
     Config = MSVAEConfig
+    capabilities = frozenset({"sample", "traverse", "elbo", "z", "stage_one", "conditioning"})
+    test_config = {"latent_dim": 4, "z_dim": 2, "width": 8}
     description = "MS-VAE: frozen stage one (beta-TCVAE) + conditional VAE stage two with FiLM-only Z"
     requires = ("stage_one",)
 

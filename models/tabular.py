@@ -100,6 +100,8 @@ class TabularBetaTCVAEConfig:
 class TabularBetaTCVAE(TableModel, BetaTCVAE):
     name = "tabular_beta_tcvae"
     Config = TabularBetaTCVAEConfig
+    test_config = {"latent_dim": 3, "width": 16}
+    test_steps = 150
     description = "beta-TCVAE with MLP encoder and decoder, for tables (stage one of tabular MS-VAE)"
 
     def __init__(self, config, data_shape):
@@ -170,6 +172,8 @@ class TabularMSVAEConfig:
 class TabularMSVAE(TableModel, MSVAE):
     name = "tabular_ms_vae"
     Config = TabularMSVAEConfig
+    test_config = {"latent_dim": 3, "z_dim": 2, "width": 16, "stage_one_width": 16}
+    test_steps = 150
     description = "MS-VAE for tables: frozen tabular beta-TCVAE + MLP conditional VAE with FiLM-only Z"
 
     @staticmethod

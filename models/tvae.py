@@ -62,6 +62,9 @@ class TVAEConfig:
 class TVAE(TableModel, Model):
     name = "tvae"
     Config = TVAEConfig
+    capabilities = frozenset({"sample", "traverse"})
+    test_config = {"latent_dim": 3, "width": 16}
+    test_steps = 150
     description = "TVAE from the ctgan package (Xu et al. 2019), latent means exposed"
 
     def __init__(self, config, data_shape):

@@ -28,7 +28,7 @@ def job(label, model, sweep, seed, **fixed):
 def record(spec, value):
     info = METRICS[spec.name]
     return {"metric_id": spec.id, "metric": spec.name, "value": value, "version": info.version,
-            "higher_is_better": info.higher_is_better, "params": spec.params, "missing_reason": None}
+            "higher_is_better": info.directions()[spec.name], "params": spec.params, "missing_reason": None}
 
 
 def filled_store(path, scores: list) -> tuple[Store, Suite]:

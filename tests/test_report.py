@@ -21,8 +21,9 @@ def job(label, beta, seed, model="beta_tcvae"):
 
 def score(metric, value, reason=None, spec=None):
     spec = spec or next(m for m in METRIC_SPECS if m.name == metric)
+    higher_is_better = METRICS[metric].directions().get(spec.id.split("[")[0], True)
     return {"metric_id": spec.id, "metric": metric, "value": value, "version": METRICS[metric].version,
-            "higher_is_better": METRICS[metric].higher_is_better, "params": spec.params, "missing_reason": reason}
+            "higher_is_better": higher_is_better, "params": spec.params, "missing_reason": reason}
 
 
 def suite_of(jobs, name="s", plots=("score_vs_beta",), description="", metrics=METRIC_SPECS):
@@ -101,7 +102,7 @@ def test_image_figures_from_cached_models(tmp_path, monkeypatch):
     from bench.cache import ArtifactCache
     from bench.cli import main
     from bench.data import load
-    from bench.runner import CachedModels
+    from bench.trained import CachedModels
     from bench.suite import load_suite
     from conftest import SUITES
 

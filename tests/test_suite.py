@@ -124,11 +124,15 @@ def test_shipped_suites_validate(path):
     assert suite.name == path.stem and suite.jobs
 
 
-def test_plot_names_match_the_report():
-    from bench.report.plots import PLOTTERS
-    from bench.suite import PLOTS
+def test_plot_declarations_ask_for_known_capabilities():
+    import models as zoo
+    from bench.report.registry import plots
 
-    assert set(PLOTTERS) == PLOTS
+    declared = plots()
+    assert {"score_vs_beta", "traversals", "paper_tables"} <= set(declared)
+    for info in declared.values():
+        assert info.needs is None or info.needs in zoo.CAPABILITIES, info.name
+        assert info.description and info.kinds <= {"images", "tables"}, info.name
 
 
 ODD = [

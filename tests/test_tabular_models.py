@@ -10,7 +10,7 @@ import models as zoo
 from bench.budget import Budget
 from bench.cache import ArtifactCache
 from bench.data import load
-from bench.evaluate import synthetic_table
+from bench.generate import synthetic_table
 from models.tabular import SIGMA_RANGE
 
 DATA = load("credit", n_rows=600, test_fraction=0.25)
@@ -39,7 +39,7 @@ def make(name, seed=0):
 
 
 def test_the_zoo_has_the_papers_three_tabular_models():
-    assert set(TABLE_MODELS) == {"tabular_beta_tcvae", "tabular_ms_vae", "tvae"}
+    assert {"tabular_beta_tcvae", "tabular_ms_vae", "tvae"} <= set(TABLE_MODELS)
     assert issubclass(zoo.get("tabular_beta_tcvae"), zoo.get("beta_tcvae"))  # the same loss as for images
     assert issubclass(zoo.get("tabular_ms_vae"), zoo.get("ms_vae"))
 

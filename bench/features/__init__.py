@@ -20,7 +20,6 @@ import torch
 
 from bench.cache import CorruptArtifact, share
 from bench.features import domain, inception
-from bench.metrics import DOMAIN_NET_STEPS
 from bench.provenance import training_record
 
 SPACES = ("inception", "domain")
@@ -68,8 +67,11 @@ class FeatureSpaces:
         self.progress, self.log = progress, log
         self._extractors, self._references = {}, {}
 
-    def extractor(self, space: str, data, seed: int = 0, steps: int = DOMAIN_NET_STEPS) -> Extractor:
-        """The feature space `space` ("inception" or "domain"); `seed` and `steps` choose the domain net."""
+    def extractor(self, space: str, data, seed: int = 0, steps: int | None = None) -> Extractor:
+        """The feature space `space` ("inception" or "domain"); `seed` and `steps` (the training steps,
+        which the metric's params give) choose the domain net."""
+        if space == "domain" and steps is None:
+            raise ValueError("the domain feature net needs its training steps")
         key = ("inception",) if space == "inception" else (space, json.dumps(data.spec, sort_keys=True), seed, steps)
         if key not in self._extractors:
             self._extractors[key] = self._inception() if space == "inception" else self._domain(data, seed, steps)

@@ -1,10 +1,15 @@
 """Downstream factor prediction from learned codes (the paper's Figure 5): an MLP trained on
 a representation to predict each ground-truth factor, scored on held-out points."""
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+
+from bench.config import require
+from bench.metrics.registry import Missing, metric
 
 
 def downstream_accuracy(features: np.ndarray, factors: np.ndarray, seed: int = 0, test_size: float = 0.25,
@@ -35,3 +40,26 @@ def downstream_accuracy(features: np.ndarray, factors: np.ndarray, seed: int = 0
     if not scored:
         raise ValueError("every factor is constant: nothing to predict")
     return {"per_factor": per_factor, "mean": float(np.mean(scored))}
+
+
+@dataclass(frozen=True)
+class DownstreamParams:
+    num_points: int = 5_000
+
+    def __post_init__(self):
+        require(self.num_points >= 20, "num_points", f"{self.num_points} is below 20")
+
+
+@metric(name="downstream_accuracy", outputs={"downstream_C": True, "downstream_Z": True, "downstream_CZ": True},
+        version="1", consumes="representations", Params=DownstreamParams, floor=0.024,
+        description="held-out MLP accuracy predicting each factor from C, Z and C+Z (mean over factors)")
+def score(inputs, params, seed):
+    """C, Z and C+Z, each predicting every factor."""
+    c, z, factors = inputs["C"], inputs.get("Z"), inputs["factors"]
+    values = {"downstream_C": downstream_accuracy(c, factors, seed=seed)}
+    if z is None:
+        return {**values, "downstream_Z": Missing("single-stage models have no Z"),
+                "downstream_CZ": Missing("single-stage models have no Z")}
+    values["downstream_Z"] = downstream_accuracy(z, factors, seed=seed)
+    values["downstream_CZ"] = downstream_accuracy(np.concatenate([c, z], axis=1), factors, seed=seed)
+    return values

@@ -2,8 +2,13 @@
 2017) and the kernel inception distance (KID, Bińkowski et al. 2018)."""
 
 import warnings
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+
+from bench.config import require
+from bench.metrics.registry import Missing, Points, Protocol, check_points, metric
 
 
 def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
@@ -72,3 +77,78 @@ def kid(features1: np.ndarray, features2: np.ndarray, num_subsets: int = 100, su
         estimates.append((k_aa.sum() - np.trace(k_aa)) / off + (k_bb.sum() - np.trace(k_bb)) / off
                          - 2 * k_ab.mean())
     return {"mean": float(np.mean(estimates)), "std": float(np.std(estimates))}
+
+
+DOMAIN_NET_STEPS = 1500  # training steps of the domain feature net: about a minute on 2 CPU cores at 32 px
+
+
+@dataclass(frozen=True)
+class FidParams:
+    num_points: Points = 10_000  # the usual FID sample size; below 2048 the covariance is singular
+    space: Literal["inception"] = "inception"
+    reconstruction: Protocol = "sample"
+
+    def __post_init__(self):
+        check_points(self.num_points, 2)
+
+
+@dataclass(frozen=True)
+class FdDomainParams:
+    num_points: Points = 10_000
+    space: Literal["domain"] = "domain"
+    feature_seed: int = 0  # which domain feature net: one per dataset spec and seed, shared by all models
+    feature_steps: int = DOMAIN_NET_STEPS  # its training steps
+    reconstruction: Protocol = "sample"
+
+    def __post_init__(self):
+        check_points(self.num_points, 2)
+        require(self.feature_steps >= 1, "feature_steps", f"{self.feature_steps} is below 1")
+
+
+@dataclass(frozen=True)
+class KidParams:
+    num_points: Points = 10_000
+    space: Literal["domain", "inception"] = "domain"
+    feature_seed: int = 0  # for space: domain, as in FdDomainParams
+    feature_steps: int = DOMAIN_NET_STEPS
+    num_subsets: int = 100  # Bińkowski et al. 2018: 100 subsets of 1000
+    subset_size: int = 1000
+    reconstruction: Protocol = "sample"
+
+    def __post_init__(self):
+        check_points(self.num_points, 2)
+        require(self.num_subsets >= 1, "num_subsets", f"{self.num_subsets} is below 1")
+        require(self.subset_size >= 2, "subset_size", f"{self.subset_size} is below 2")
+        require(self.feature_steps >= 1, "feature_steps", f"{self.feature_steps} is below 1")
+
+
+def _against_real(name: str, inputs, distance) -> dict:
+    """{name}_recon and {name}_sample: the evaluation images' features against their
+    reconstructions' and against as many samples' (a Missing passes through)."""
+    return {f"{name}_{variant}": fake if isinstance(fake, Missing) else distance(inputs["real"], fake)
+            for variant, fake in (("recon", inputs["recon"]), ("sample", inputs["sample"]))}
+
+
+@metric(name="fid", outputs={"fid_recon": False, "fid_sample": False}, version="2", consumes="features",
+        Params=FidParams,
+        description="FID (pytorch-fid's Inception pool3): dataset vs reconstructions (the paper's) and vs samples; "
+                    "missing unless the weights file is installed")
+def score_fid(inputs, params, seed):
+    return _against_real("fid", inputs, frechet_distance_of_features)
+
+
+@metric(name="fd_domain", outputs={"fd_domain_recon": False, "fd_domain_sample": False}, version="2",
+        consumes="features", Params=FdDomainParams, floor=10.0,
+        description="Fréchet distance in the features of a small CNN trained on the dataset's factors "
+                    "(not FID; offline): dataset vs reconstructions and vs samples")
+def score_fd_domain(inputs, params, seed):
+    return _against_real("fd_domain", inputs, frechet_distance_of_features)
+
+
+@metric(name="kid", outputs={"kid_recon": False, "kid_sample": False}, version="2", consumes="features",
+        Params=KidParams, floor=0.12,
+        description="unbiased kernel inception distance (cubic kernel) in the domain features, or in "
+                    "Inception's with space: inception; dataset vs reconstructions and vs samples")
+def score_kid(inputs, params, seed):
+    return _against_real("kid", inputs, lambda real, fake: kid(real, fake, params.num_subsets, params.subset_size,
+                                                                seed=seed))

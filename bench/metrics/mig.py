@@ -7,8 +7,13 @@ step, and counts all codes' joint histograms with one `bincount` per factor grou
 
 import functools
 import warnings
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+
+from bench.config import require
+from bench.metrics.registry import metric
 
 
 def histogram_discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
@@ -147,3 +152,20 @@ def mig(codes: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> float:
     top2 = -np.sort(-mi, axis=0)[:2]  # (2, F)
     gaps = (top2[0] - top2[1])[~constant] / entropies[~constant]
     return float(np.mean(gaps))
+
+
+@dataclass(frozen=True)
+class MigParams:
+    num_points: int = 10_000  # disentanglement-lib's mig.num_train
+    num_bins: int = 20  # disentanglement-lib's discretizer.num_bins; part of the definition
+    representation: Literal["mean", "sampled"] = "mean"  # disentanglement-lib's "mean" postprocessing
+
+    def __post_init__(self):
+        require(self.num_points >= 2, "num_points", f"{self.num_points} is below 2")
+        require(self.num_bins >= 2, "num_bins", f"{self.num_bins} is below 2")
+
+
+@metric(name="mig", outputs={"mig": True}, version="1", consumes="codes", Params=MigParams,
+        description="Mutual Information Gap, disentanglement-lib's discrete_mig", floor=0.007)
+def score(inputs, params, seed):
+    return {"mig": mig(inputs["codes"], inputs["factors"], params.num_bins)}

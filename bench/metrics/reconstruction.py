@@ -1,6 +1,10 @@
 """Pixel-wise reconstruction errors (the paper's appendix K)."""
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from bench.metrics.registry import Points, Protocol, check_points, metric
 
 
 def _check_pair(target: np.ndarray, reconstruction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -24,3 +28,24 @@ def l2(target: np.ndarray, reconstruction: np.ndarray) -> float:
     """Mean squared per-pixel error on images in [0, 1]."""
     target, reconstruction = _check_pair(target, reconstruction)
     return float(np.mean((target - reconstruction) ** 2))
+
+
+@dataclass(frozen=True)
+class ReconstructionParams:
+    num_points: Points = 2_000
+    reconstruction: Protocol = "sample"
+
+    def __post_init__(self):
+        check_points(self.num_points, 1)
+
+
+@metric(name="l1", outputs={"l1": False}, version="2", consumes="images", Params=ReconstructionParams,
+        description="mean absolute per-pixel reconstruction error, images in [0, 1]", floor=0.0011)
+def score_l1(inputs, params, seed):
+    return {"l1": l1(inputs["images"], inputs["reconstructions"])}
+
+
+@metric(name="l2", outputs={"l2": False}, version="2", consumes="images", Params=ReconstructionParams,
+        description="mean squared per-pixel reconstruction error, images in [0, 1]", floor=0.0007)
+def score_l2(inputs, params, seed):
+    return {"l2": l2(inputs["images"], inputs["reconstructions"])}

@@ -6,9 +6,14 @@ imports with numpy, scipy and pandas alone.
 """
 
 import warnings
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from bench.config import require
+from bench.metrics.registry import Rows, metric
 
 JSD_BINS = 20  # histogram bins for continuous columns; the paper does not say how many it used
 
@@ -209,3 +214,68 @@ def c2st(real: pd.DataFrame, synthetic: pd.DataFrame, classifier: str = "xgboost
         sample = real_train.sample(len(real), random_state=seed, replace=False).reset_index(drop=True)
         result.update(zip(("train_auc", "train_fit_auc"), _detection(sample, fake, classifier, cats, seed, test_fraction)))
     return result
+
+
+@dataclass(frozen=True)
+class TableParams:
+    rows: Rows = "sample"
+
+
+@dataclass(frozen=True)
+class JsdParams:
+    bins: int = JSD_BINS  # histogram bins of continuous columns
+    space: Literal["normalised", "raw"] = "normalised"  # section 6.3.1: JSD of the normalised tables
+    rows: Rows = "sample"
+
+    def __post_init__(self):
+        require(self.bins >= 2, "bins", f"{self.bins} is below 2")
+
+
+@dataclass(frozen=True)
+class C2stParams:
+    classifier: Literal[CLASSIFIERS] = "xgboost"  # section 6.4: XGBoost, logistic regression, random forest
+    test_fraction: float = 0.3  # of the real + synthetic union held out for the AUC
+    rows: Rows = "sample"
+
+    def __post_init__(self):
+        require(0 < self.test_fraction < 1, "test_fraction", f"{self.test_fraction} is not in (0, 1)")
+
+
+def _per_feature(series) -> dict:
+    return {"mean": float(series.mean()), **series.to_dict()}
+
+
+@metric(name="jsd", outputs={"jsd_train": False, "jsd_test": False}, version="2", consumes="tables", Params=JsdParams,
+        description="mean per-feature Jensen-Shannon divergence (the divergence, base 2, not its square root) "
+                    "of the normalised synthetic table against D_train and against D_test (section 6.3.1; "
+                    "per-feature values kept in the details)")
+def score_jsd(inputs, params, seed):
+    tables = (inputs["train"], inputs["test"], inputs["synthetic"])
+    if params.space == "normalised":
+        tables = tuple(map(inputs["normalise"], tables))
+    return {output: _per_feature(jsd_per_feature(real, tables[2], inputs["categorical"], bins=params.bins))
+            for output, real in (("jsd_train", tables[0]), ("jsd_test", tables[1]))}
+
+
+@metric(name="correlation_difference", outputs={"cd_train": False, "cd_test": False}, version="2", consumes="tables",
+        Params=TableParams,
+        description="Frobenius norm of the difference of association matrices (Pearson / Theil's U / "
+                    "correlation ratio), synthetic against D_train and against D_test")
+def score_correlation_difference(inputs, params, seed):
+    return {output: correlation_difference(inputs[part], inputs["synthetic"], inputs["categorical"])
+            for output, part in (("cd_train", "train"), ("cd_test", "test"))}
+
+
+# an AUC below 0.5 is as telling as one above, but a classifier that separates the sets learns
+# to rank real rows up: in practice AUC >= 0.5, and lower is better
+@metric(name="c2st", outputs={"c2st_train_auc": False, "c2st_test_auc": False}, version="2", consumes="tables",
+        Params=C2stParams,
+        description="classifier two-sample test (section 6.3.2): raw held-out ROC AUC separating real rows (1) "
+                    "from the synthetic table (0); Test: D_test as the real set, Train: a D_test-sized sample "
+                    "of D_train; 0.5 means indistinguishable")
+def score_c2st(inputs, params, seed):
+    result = c2st(inputs["test"], inputs["synthetic"], params.classifier, inputs["categorical"], seed,
+                  params.test_fraction, real_train=inputs["train"])
+    # the AUC on the classifier's own training part is a diagnostic only, kept in the details
+    return {f"c2st_{part}_auc": {"mean": result[f"{part}_auc"], "own_split_auc": result[f"{part}_fit_auc"]}
+            for part in ("train", "test")}

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bench.report.cells import short_version  # noqa: E402
-from bench.suite import format_cell, format_point  # noqa: E402
+from bench.naming import format_cell, format_point  # noqa: E402
 
 
 def history_frame(store, suite, metric: str, label: str | None = None) -> pd.DataFrame:

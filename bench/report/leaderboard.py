@@ -16,7 +16,7 @@ from bench.regress import BaselineError, compare, floors, load_baseline, run_env
 from bench.report.cells import cell_text, headers, is_best, param_count, short_version
 from bench.report.page import write_page
 from bench.results import current_runs, current_scores, stale_keys
-from bench.suite import format_point
+from bench.naming import format_point
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets read as the start of a formula (OWASP's CSV injection list)
 

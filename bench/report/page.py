@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report.cells import cell_text, headers, is_best, param_count, short_version
-from bench.suite import format_cell, format_point
+from bench.naming import format_cell, format_point
 
 SORTER = """
 document.querySelectorAll('table.board th').forEach(function (th, column) {

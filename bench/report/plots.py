@@ -17,9 +17,9 @@ import torch  # noqa: E402
 
 from bench.report.cells import ARROW, column_names  # noqa: E402
 from bench.report.leaderboard import md_text  # noqa: E402
+from bench.report.registry import plot, plots  # noqa: E402
 from bench.results import current_scores  # noqa: E402
-from bench.suite import format_point  # noqa: E402
-from bench.report.tables import PLOTTERS as TABLE_PLOTTERS  # noqa: E402
+from bench.naming import format_point  # noqa: E402
 
 
 def _with_beta(frame):
@@ -35,6 +35,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+@plot(name="score_vs_beta", kinds={"images", "tables"})
 def score_vs_beta(frame, out: Path, models=None) -> list[Path]:
     """One PNG per score: mean ± sd over seeds against beta; beta-free models as dashed lines."""
     frame = _with_beta(frame)
@@ -72,6 +73,7 @@ def _bars(frame, metric: str, rename: dict, title: str, ylabel: str, path: Path)
     return [_save(fig, path)]
 
 
+@plot(name="conditioning", kinds={"images"}, needs="conditioning")
 def conditioning(frame, out: Path, models=None) -> list[Path]:
     """Figure 4: M1-M4 (and the shuffled-Y control) per beta."""
     rename = {"M1": "M1 (Y)", "M2": "M2 (G(Y,Z))", "M3": "M3 (G(Y,ε))", "M4": "M4 (G(ε,Z))",
@@ -79,18 +81,17 @@ def conditioning(frame, out: Path, models=None) -> list[Path]:
     return _bars(frame, "conditioning_mi", rename, "MI[C_R; ·]", "normalised MI", out / "conditioning_mi.png")
 
 
+@plot(name="downstream", kinds={"images"}, needs="z")
 def downstream(frame, out: Path, models=None) -> list[Path]:
     """Figure 5: factor prediction accuracy from C, Z and C+Z per beta."""
     rename = {"downstream_C": "C", "downstream_Z": "Z", "downstream_CZ": "C+Z"}
-    rows = frame[frame["metric"] == "downstream_accuracy"]
-    with_z = rows[rows["metric_id"].str.startswith("downstream_Z") & rows["value"].notna()]["label"].unique()
-    return _bars(rows[rows["label"].isin(with_z)], "downstream_accuracy", rename, "downstream accuracy",
-                 "held-out accuracy", out / "downstream_accuracy.png")
+    return _bars(frame, "downstream_accuracy", rename, "downstream accuracy", "held-out accuracy",
+                 out / "downstream_accuracy.png")
 
 
-def _first_runs(frame, model: str) -> dict:
-    """{beta: job key} of the lowest seed's run of `model` at each beta."""
-    rows = _with_beta(frame[frame["model"] == model]).sort_values("seed")
+def _first_runs(frame) -> dict:
+    """{beta: job key} of the lowest seed's run at each beta (of the models the figure was given)."""
+    rows = _with_beta(frame).sort_values("seed")
     return {beta: group["job_key"].iloc[0] for beta, group in rows.groupby("beta")}
 
 
@@ -101,34 +102,36 @@ def _tile(images: np.ndarray) -> np.ndarray:
     return grid[..., 0] if channels == 1 else grid
 
 
+@plot(name="reconstructions", kinds={"images"}, needs="stage_one")
 def reconstructions(frame, out: Path, models=None, count: int = 8) -> list[Path]:
     """Figure 13: per beta, target / stage one (beta-TCVAE) / MS-VAE rows on the same images."""
-    runs = _first_runs(frame, "ms_vae")
+    runs = _first_runs(frame)
     if not runs or models is None:
         return []
     images = torch.from_numpy(models.data.sample(count, np.random.default_rng([0, 2]))[0])
     fig, axes = plt.subplots(len(runs), 1, figsize=(count, 3.3 * len(runs)), squeeze=False)
     for ax, (beta, key) in zip(axes[:, 0], sorted(runs.items())):
         ms = models.load(key)
-        rows = [images, ms.stage_one.reconstruct(images), ms.reconstruct(images)]
+        rows = [images, ms.stage().reconstruct(images), ms.reconstruct(images)]
         ax.imshow(_tile(torch.stack(rows).cpu().numpy()), cmap="gray", vmin=0, vmax=1)
         ax.set(title=f"β = {beta:g}: target / β-TCVAE (Y) / MS-VAE", xticks=[], yticks=[])
     return [_save(fig, out / "reconstructions.png")]
 
 
+@plot(name="traversals", kinds={"images"}, needs="stage_one")
 def traversals(frame, out: Path, models=None, steps: int = 8) -> list[Path]:
     """Figures 16/17: for each c dimension, a row of Y and a row of X (z held fixed)."""
-    runs = _first_runs(frame, "ms_vae")
+    runs = _first_runs(frame)
     if not runs or models is None:
         return []
     beta, key = max(runs.items())  # the most disentangled stage one
     ms = models.load(key)
     image = torch.from_numpy(models.data.sample(1, np.random.default_rng([0, 3]))[0])
     values = torch.linspace(-2.5, 2.5, steps).tolist()
-    dims = ms.stage_one.encode(image)["c"].shape[1]
+    dims = ms.stage().encode(image)["c"].shape[1]
     rows = []
     for dim in range(dims):
-        rows.append(ms.stage_one.traverse(image, dim, values)[0])
+        rows.append(ms.stage().traverse(image, dim, values)[0])
         rows.append(ms.traverse(image, dim, values)[0])
     fig, ax = plt.subplots(figsize=(steps, 1.1 * len(rows)))
     ax.imshow(_tile(torch.stack(rows).cpu().numpy()), cmap="gray", vmin=0, vmax=1)
@@ -154,6 +157,7 @@ def latent_size_rows(frame, param: str):
     return rows
 
 
+@plot(name="latent_size", kinds={"images"})
 def latent_size(frame, out: Path, models=None) -> list[Path]:
     """Figures 14/15 (appendix B): every score against the swept latent size, one PNG for |C|
     (`latent_dim`) and one for |Z| (`z_dim`), one panel per score, one line per model (and point of
@@ -200,7 +204,7 @@ def y_draws(model, images: np.ndarray, draws: int, seed: int = 0, batch: int = 6
     """For a multi-stage model: `draws` codes c ~ q(c|x) per image (noise from a CPU stream seeded
     by `seed`); the Ys, stage one's decodings of them, and the model's reconstructions from the same
     c (G(Y, z), z the mean of q(z|x, Y)). Two (n, draws, C, H, W) arrays."""
-    stage_one, x = model.stage_one, torch.from_numpy(images).to(model.device)
+    stage_one, x = model.stage(), torch.from_numpy(images).to(model.device)
     latent = stage_one.encode(x[:1])["c"].shape[1]
     generator = torch.Generator().manual_seed(seed)  # CPU: the same draws on any device
     ys, xs = [], []
@@ -211,6 +215,7 @@ def y_draws(model, images: np.ndarray, draws: int, seed: int = 0, batch: int = 6
     return tuple(torch.stack(v, dim=1).float().cpu().numpy() for v in (ys, xs))
 
 
+@plot(name="y_variability", kinds={"images"}, needs="stage_one")
 def y_variability(frame, out: Path, models=None, count: int = 4, draws: int = 5, points: int = 128) -> list[Path]:
     """Figures 39/40 (appendix J): for each multi-stage model (lowest seed per label and sweep
     point), `draws` codes c ~ q(c|x) per image give as many Ys (stage one's reconstructions) and
@@ -220,17 +225,11 @@ def y_variability(frame, out: Path, models=None, count: int = 4, draws: int = 5,
     the title and in y_variability.md: a stage two that absorbs Y's variance has X's well below Y's."""
     if models is None:
         return []
-    import models as zoo  # torch-heavy; the registry says which models build on a stage one
-
-    staged = frame[frame["model"].map(lambda name: "stage_one" in zoo.get(name).requires)].sort_values("seed")
-    runs = [group.iloc[0] for _, group in staged.groupby(["label", "sweep_point"], sort=False)]
+    runs = [group.iloc[0] for _, group in frame.sort_values("seed").groupby(["label", "sweep_point"], sort=False)]
     images = models.data.sample(points, np.random.default_rng([0, 4]))[0]
     paths, table, used = [], [], set()
     for run in runs:
         model = models.load(run["job_key"])
-        stage_one = getattr(model, "stage_one", None)
-        if stage_one is None:
-            continue
         ys, xs = y_draws(model, images, draws)
         sd_y, sd_x = (float(v.std(axis=1, ddof=1).mean()) for v in (ys, xs))
         name = run["label"] + (f" [{run['sweep_point']}]" if run["sweep_point"] else "")
@@ -263,15 +262,11 @@ def y_variability(frame, out: Path, models=None, count: int = 4, draws: int = 5,
     return paths
 
 
-PLOTTERS = {"score_vs_beta": score_vs_beta, "conditioning": conditioning, "downstream": downstream,
-            "reconstructions": reconstructions, "traversals": traversals, "latent_size": latent_size,
-            "y_variability": y_variability, **TABLE_PLOTTERS}
-
-
 def write_plots(store, suite, out_dir, models=None, warn=print) -> list[Path]:
     """Draw the suite's plots from its current results; those that need trained models use
     `models` (a CachedModels). A figure whose model cannot be loaded (a missing or damaged
     artifact) is skipped with one line to `warn`; the others are still drawn."""
+    import models as zoo  # torch-heavy: the registry says what each model can do
     from bench.cache import CorruptArtifact
 
     frame = current_scores(store, suite)
@@ -283,10 +278,16 @@ def write_plots(store, suite, out_dir, models=None, warn=print) -> list[Path]:
     frame = frame.assign(metric_rank=frame["metric_id"].map(lambda m: order.get(m, len(order))))  # the suite's order
     out = Path(out_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths, declared = [], plots()
     for name in suite.plots:
+        info = declared[name]
+        rows = frame
+        if info.needs:  # only the models that can do what the figure asks of them
+            rows = frame[frame["model"].map(lambda model: zoo.get(model).can(info.needs))]
+            if rows.empty:
+                continue
         try:
-            paths += PLOTTERS[name](frame, out, models)
+            paths += info.draw(rows, out, models)
         except CorruptArtifact as exc:
             plt.close("all")
             warn(f"warning: figure {name} skipped: {exc} (`msbench run` retrains it)")

@@ -22,7 +22,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
-from bench.evaluate import synthetic_table  # noqa: E402
+from bench.generate import synthetic_table  # noqa: E402
+from bench.report.registry import plot  # noqa: E402
 
 # one column of each kind section 6.5 discusses (Figures 7-11)
 SHOWCASE = {"Credit Inquiry_3m": "discrete", "Amount Past Due": "mixed", "Balance_6m": "skewed",
@@ -56,6 +57,7 @@ def _summary(frame, metric_id: str) -> pd.Series:
                       for label in mean.index})
 
 
+@plot(name="paper_tables", kinds={"tables"})
 def paper_tables(frame, out: Path, models=None) -> list[Path]:
     """tables.md: the layout of the paper's Tables 1 and 2."""
     labels = _labels(frame)
@@ -117,6 +119,7 @@ def _threshold_lines(table: pd.DataFrame, threshold: float) -> list[str]:
     return lines
 
 
+@plot(name="latent_correlation", kinds={"tables"})
 def latent_correlation(frame, out: Path, models=None) -> list[Path]:
     """latent_correlation.md (Tables 3 and 7) and latent_correlation.png, for each model's lowest seed."""
     if models is None:
@@ -148,6 +151,7 @@ def latent_correlation(frame, out: Path, models=None) -> list[Path]:
 
 
 @torch.no_grad()
+@plot(name="latent_perturbation", kinds={"tables"})
 def latent_perturbation(frame, out: Path, models=None, features=("Mortgage", "Utilization")) -> list[Path]:
     """Figure 12: per model, decode D_test's latent means as they are and with one coordinate set
     to 5 (the one most correlated with Mortgage; for MS-VAE, a coordinate of Z), and compare
@@ -179,6 +183,7 @@ def latent_perturbation(frame, out: Path, models=None, features=("Mortgage", "Ut
     return [_save(fig, out / "latent_perturbation.png")]
 
 
+@plot(name="feature_distributions", kinds={"tables"}, needs="sample")
 def feature_distributions(frame, out: Path, models=None) -> list[Path]:
     """Figures 7-11: for one column of each kind, D_test's distribution and each model's synthetic
     table (the one its scores were computed on: same model, same seed)."""
@@ -202,6 +207,7 @@ def feature_distributions(frame, out: Path, models=None) -> list[Path]:
     return [_save(fig, out / "feature_distributions.png")]
 
 
+@plot(name="jsd_by_feature", kinds={"tables"})
 def jsd_by_feature(frame, out: Path, models=None) -> list[Path]:
     """Figure 48: per-feature JSD of each model's synthetic table against D_test, mean over seeds."""
     rows = frame[frame["metric_id"] == "jsd_test"]
@@ -220,6 +226,7 @@ def jsd_by_feature(frame, out: Path, models=None) -> list[Path]:
     return [_save(fig, out / "jsd_by_feature.png")]
 
 
+@plot(name="sweep_heatmap", kinds={"tables"})
 def sweep_heatmap(frame, out: Path, models=None, metric_id: str = "jsd_test") -> list[Path]:
     """Figure 6: the mean over seeds of `metric_id` for each (latent_dim, beta), one heatmap per model."""
     rows = frame[frame["metric_id"] == metric_id].copy()
@@ -235,8 +242,3 @@ def sweep_heatmap(frame, out: Path, models=None, metric_id: str = "jsd_test") ->
         sns.heatmap(grid, annot=True, fmt=".3f", cmap="viridis_r", ax=ax)
         ax.set(title=f"{label}: mean {metric_id} ↓", xlabel="β", ylabel="latent dim")
     return [_save(fig, out / f"{metric_id}_heatmap.png")]
-
-
-PLOTTERS = {"paper_tables": paper_tables, "latent_correlation": latent_correlation,
-            "latent_perturbation": latent_perturbation, "feature_distributions": feature_distributions,
-            "jsd_by_feature": jsd_by_feature, "sweep_heatmap": sweep_heatmap}
