@@ -107,3 +107,36 @@ def test_every_dataset_declares_the_api():
             assert data.spec == {"name": name, "version": cls.version, "params": dataclasses.asdict(cls.Params())}
         else:
             assert cls.source  # how to obtain the files
+
+
+@pytest.mark.parametrize("name", ["dsprites", "textured_objects", "digits"])
+def test_sample_with_fixed_factor_fixes_one_factor_and_draws_the_rest(name):
+    data = load(name, image_size=32) if name != "digits" else load(name)
+    rng = np.random.default_rng(0)
+    last = len(data.factor_sizes) - 1
+    values = []
+    for _ in range(60):
+        images, factors = data.sample_with_fixed_factor(16, last, rng)
+        assert images.shape == (16, *data.image_shape) and factors.shape == (16, len(data.factor_sizes))
+        assert (factors[:, last] == factors[0, last]).all()
+        values.append(factors[0, last])
+        if len(data.factor_sizes) > 1:
+            assert len(np.unique(factors[:, 0])) > 1  # the others still vary
+    assert len(set(values)) > min(data.factor_sizes[last], 60) // 3  # the fixed value is drawn anew each time
+    if name == "dsprites":  # the images are those of their factors
+        np.testing.assert_array_equal(images, data.render(factors))
+
+
+def test_sample_with_fixed_factor_refuses_an_incomplete_grid():
+    from bench.data.memory import InMemoryImages
+
+    class Partial(InMemoryImages):
+        name, factor_sizes = "partial", (2, 3)
+
+        def __init__(self):
+            super().__init__(None)
+            self.factors = np.array([[0, 0], [0, 1], [1, 2]])  # 3 of the 6 combinations
+            self.images = np.zeros((3, 4, 4, 1), np.uint8)
+
+    with pytest.raises(NotImplementedError, match="not a complete factor grid"):
+        Partial().sample_with_fixed_factor(4, 0, np.random.default_rng(0))

@@ -6,7 +6,9 @@ each item's index: its row, or its factor-grid index for procedural sets).
 
 Image datasets (kind "images") add `image_shape`, `disentanglement_factors` (the factor indices MIG
 uses; None: all) and `sample(n, seed) -> (images, factors)`: images are float32 (n, C, H, W) in
-[0, 1], factors int64 indices (n, F); those held in memory add `every_image()`. Procedural sets need no file; the
+[0, 1], factors int64 indices (n, F), and `sample_with_fixed_factor(n, factor, rng)` (n images sharing
+one factor's value, the others uniform: the FactorVAE score's groups; refused, NotImplementedError,
+where the factors are not a complete grid); those held in memory add `every_image()`. Procedural sets need no file; the
 others read the files users already have (`files.py`), under the data root. Table datasets (kind
 "tables", `credit.py`) add `train` and `test` frames, `categorical` and the fitted `transform`.
 """

@@ -76,6 +76,9 @@ class DSprites(Procedural):
         u, v = cos * dx + sin * dy, -sin * dx + cos * dy  # rotate the frame by -theta
         return _inside(shape, u, v).astype(np.float32)[:, None]
 
+    def images_of(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.render(factors)  # the factors alone determine a sprite
+
     def sample(self, n: int, seed) -> tuple[np.ndarray, np.ndarray]:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         factors = self.sample_factors(n, rng)

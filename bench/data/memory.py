@@ -53,6 +53,35 @@ class InMemoryImages:
         index = rng.integers(0, len(self.images), size=n)
         return self._float(self.images[index]), self.factors[index]
 
+    def sample_with_fixed_factor(self, n: int, factor: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """n images sharing the value of `factor` (that of one row drawn uniformly), the others drawn
+        uniformly among the rows that have it: the FactorVAE score's groups. On a complete factor
+        grid this fixes the factor and samples the rest uniformly, as disentanglement-lib does; on
+        anything less it would not, so it is refused."""
+        if not self._complete_grid():
+            raise NotImplementedError(f"dataset {self.name} is not a complete factor grid, so fixing one factor "
+                                      "would not sample the others uniformly")
+        value = self.factors[rng.integers(0, len(self.factors)), factor]
+        rows = self._rows_with(factor, value)
+        index = rows[rng.integers(0, len(rows), size=n)]
+        return self._float(self.images[index]), self.factors[index]
+
+    def _complete_grid(self) -> bool:
+        if "_grid" not in self.__dict__:
+            sizes = np.asarray(self.factor_sizes, dtype=np.int64)
+            seen = np.unique(np.ravel_multi_index(tuple(self.factors.T), tuple(sizes))) if len(sizes) else []
+            self._grid = len(sizes) > 0 and len(seen) == int(np.prod(sizes))
+        return self._grid
+
+    def _rows_with(self, factor: int, value: int) -> np.ndarray:
+        """The rows whose `factor` equals `value`, found once per factor."""
+        by_factor = self.__dict__.setdefault("_by_factor", {})
+        if factor not in by_factor:
+            order = np.argsort(self.factors[:, factor], kind="stable")
+            bounds = np.searchsorted(self.factors[order, factor], np.arange(self.factor_sizes[factor] + 1))
+            by_factor[factor] = [order[bounds[v]:bounds[v + 1]] for v in range(self.factor_sizes[factor])]
+        return by_factor[factor][value]
+
     def every_image(self) -> tuple[np.ndarray, np.ndarray]:
         """The whole dataset once, in order (a metric's `num_points: all`, as the paper's FID)."""
         return self._float(self.images), self.factors

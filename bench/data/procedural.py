@@ -26,6 +26,13 @@ class Procedural:
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
 
+    def sample_with_fixed_factor(self, n: int, factor: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """n images whose `factor` shares one value and whose other factors are drawn uniformly
+        (the FactorVAE score's groups): the factors of the first image, the others' copied from it."""
+        factors = self.sample_factors(n, rng)
+        factors[:, factor] = factors[0, factor]
+        return self.images_of(factors, rng), factors
+
     def batch(self, n: int, rng: np.random.Generator, device, with_index: bool = False):
         """A training batch on `device`; with `with_index`, also each image's factor-grid index (the
         same draws either way). Sets with nuisance (textured_objects) render a new image each time:

@@ -51,6 +51,9 @@ class TexturedObjects(Procedural):
         factors = self.sample_factors(n, rng)
         return self.render(factors, rng), factors
 
+    def images_of(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.render(factors, rng)  # a fresh background and pattern for each image
+
     def render(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, x, y = len(factors), self._x, self._y
         # background: two gratings mixed between two muted random colours
