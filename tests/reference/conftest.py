@@ -11,7 +11,8 @@ import os
 import pytest
 
 
-def import_dlib_mig():
+def import_dlib_metrics(*names):
+    """gin and disentanglement-lib's evaluation/metrics modules `names`, or (None, why not)."""
     try:
         import tensorflow as tf
     except ImportError as exc:
@@ -21,11 +22,17 @@ def import_dlib_mig():
     if not hasattr(tf.estimator, "SessionRunHook"):
         tf.estimator.SessionRunHook = object
     try:
+        import importlib
+
         import gin
-        from disentanglement_lib.evaluation.metrics import mig, utils
+        modules = [importlib.import_module(f"disentanglement_lib.evaluation.metrics.{n}") for n in names]
     except ImportError as exc:
         return None, f"disentanglement-lib cannot be imported ({exc})"
-    return (gin, mig, utils), None
+    return (gin, *modules), None
+
+
+def import_dlib_mig():
+    return import_dlib_metrics("mig", "utils")
 
 
 def import_dlib_data():
@@ -58,3 +65,9 @@ def dlib():
 def dlib_data():
     """disentanglement-lib's cars3d and norb modules."""
     return required(import_dlib_data())
+
+
+@pytest.fixture(scope="session")
+def dlib_scores():
+    """gin and disentanglement-lib's dci, sap_score, factor_vae, modularity_explicitness and utils."""
+    return required(import_dlib_metrics("dci", "sap_score", "factor_vae", "modularity_explicitness", "utils"))
