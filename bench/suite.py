@@ -97,6 +97,7 @@ class Job:
     budget: Budget
     dataset: dict  # {"name": ..., "params": {...}} fully resolved
     upstream: tuple = ()  # (slot, Job) pairs this one builds on (trained first, or taken from the cache)
+    source: str = ""  # models.source_hash of the model's code: a change to it retrains
 
     @property
     def spec(self) -> dict:
@@ -108,6 +109,7 @@ class Job:
             "seed": self.seed,
             "budget": dataclasses.asdict(self.budget),
             "upstream": {slot: job.key for slot, job in self.upstream},
+            "source": self.source,
         }
 
     @property
@@ -426,8 +428,10 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds, max_jobs
                 # upstream stages train on the suite budget, so that they are shared with the same
                 # model listed on its own; an entry's budget override is for its own stage only
                 stages = tuple((slot, Job(f"{label}/{slot}", up.name, up.version, up_params, {}, seed,
-                                          budget, dataset_spec)) for slot, (up, up_params) in upstream.items())
-                job = Job(label, cls.name, cls.version, resolved, sweep, seed, entry_budget, dataset_spec, stages)
+                                          budget, dataset_spec, source=zoo.source_hash(up)))
+                               for slot, (up, up_params) in upstream.items())
+                job = Job(label, cls.name, cls.version, resolved, sweep, seed, entry_budget, dataset_spec, stages,
+                          source=zoo.source_hash(cls))
                 if job.key in first_seen:
                     other_where, other = first_seen[job.key]
                     check.add(where, f"{job.display} is the same job as {other} ({other_where}): same model, "

@@ -130,3 +130,49 @@ def test_folders_and_files_follow_the_umask(tmp_path, umask, dirs, files):
     assert folder.stat().st_mode & 0o777 == dirs
     assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == dict.fromkeys(
         [WEIGHTS, SPEC, LOSSES, MANIFEST], files)
+
+
+def test_a_models_source_is_part_of_its_job_key(monkeypatch):
+    """Editing a model's file, or any file of the zoo it imports, changes its jobs' keys."""
+    import models as zoo
+    from pathlib import Path
+
+    from bench.suite import parse_suite
+
+    raw = {"name": "s", "dataset": {"name": "dsprites", "params": {"image_size": 32}}, "metrics": ["l1"],
+           "models": [{"model": "ms_vae", "params": {"latent_dim": 4}}, {"model": "beta_tcvae", "params": {"latent_dim": 4}}]}
+    before = {job.label: job for job in parse_suite(raw).jobs}
+    ms_vae = before["ms_vae"]
+    assert ms_vae.spec["source"] == zoo.source_hash(zoo.get("ms_vae"))
+    assert dict(ms_vae.upstream)["stage_one"].spec["source"] == zoo.source_hash(zoo.get("beta_tcvae"))
+    nets = Path(zoo.__file__).parent / "_nets.py"
+    original = Path.read_bytes
+
+    def edited(path):
+        data = original(path)
+        return data + b"\n# edited\n" if Path(path) == nets else data
+
+    monkeypatch.setattr(Path, "read_bytes", edited)  # ms_vae and beta_tcvae both import _nets
+    after = {job.label: job for job in parse_suite(raw).jobs}
+    assert after["ms_vae"].key != ms_vae.key and after["beta_tcvae"].key != before["beta_tcvae"].key
+    assert dict(after["ms_vae"].upstream)["stage_one"].key == after["beta_tcvae"].key  # still shared
+
+
+def test_the_zoo_import_graph_behind_a_source_hash():
+    import models as zoo
+
+    assert zoo._zoo_imports("models.ms_vae") == {"models._base", "models._nets", "models.beta_tcvae"}
+    assert zoo._zoo_imports("models.tvae") == {"models._base", "models.tabular"}
+    assert zoo.source_hash(zoo.get("beta_tcvae")) == zoo.source_hash(zoo.get("beta_tcvae_l"))  # one file
+    assert zoo.source_hash(zoo.get("ms_vae")) != zoo.source_hash(zoo.get("beta_tcvae"))
+
+
+def test_the_domain_nets_source_is_part_of_its_key(monkeypatch):
+    from bench.data import load
+    from bench.features import domain
+
+    data = load("dsprites", image_size=32)
+    spec = domain.spec(data, 0, 10)
+    assert spec["source"] == domain.source_hash()
+    monkeypatch.setattr(domain, "source_hash", lambda: "edited")
+    assert domain.spec(data, 0, 10) != spec

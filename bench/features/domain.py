@@ -4,7 +4,9 @@ the features. It needs no download, so it is the offline default; it is not FID 
 are only comparable within one dataset spec and feature seed.
 """
 
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,10 +53,15 @@ class DomainNet(nn.Module):
         return next(self.parameters()).device
 
 
+def source_hash() -> str:
+    """A hash of this file: a change to the net or its training retrains it (as models' keys do)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def spec(data, seed: int, steps: int) -> dict:
     """Everything that determines the trained net: its artifact's identity."""
     return {"kind": "domain_feature_net", "version": VERSION, "dataset": data.spec, "seed": seed,
-            "steps": steps, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE}
+            "steps": steps, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE, "source": source_hash()}
 
 
 def build(data, seed: int, device) -> DomainNet:
