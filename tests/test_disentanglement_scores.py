@@ -157,3 +157,20 @@ def test_factor_vae_is_missing_with_the_reason_on_a_one_factor_dataset():
     records = evaluate(Flat(), load("digits"), [spec("factor_vae", batch_size=4, num_train=5, num_eval=5,
                                                      num_variance_estimate=20)], seed=0)
     assert records[0]["value"] is None and "two or more factors" in records[0]["missing_reason"]
+
+
+def test_the_disentanglement_figure_draws_every_score_of_every_model(tmp_path):
+    import pandas as pd
+
+    from bench.report.registry import plots
+
+    info = plots()["disentanglement_scores"]
+    assert info.kinds == {"images"} and info.needs is None
+    rows = [{"metric": metric, "metric_id": output, "label": label, "sweep_point": point, "seed": seed,
+             "value": 0.1 * seed + 0.5}
+            for metric, output in [("mig", "mig"), ("dci", "dci_completeness[num_points=600]"), ("sap", "sap"),
+                                   ("l1", "l1")]
+            for label, point in [("beta-TCVAE", "beta=1"), ("Big-VAE", "")] for seed in (0, 1)]
+    paths = info.draw(pd.DataFrame(rows), tmp_path)
+    assert [p.name for p in paths] == ["disentanglement_scores.png"] and paths[0].stat().st_size > 10_000
+    assert info.draw(pd.DataFrame(rows[-4:]), tmp_path) == []  # no disentanglement score: nothing drawn
