@@ -47,13 +47,15 @@ def score_matrix(codes_train, factors_train, codes_test, factors_test, continuou
         return np.where((var_mu > 1e-12)[:, None], matrix, 0.0)
     from sklearn.svm import LinearSVC  # imported when scored
 
-    codes_test, factors_test = np.asarray(codes_test), np.asarray(factors_test)
+    # one contiguous column per code dimension: sklearn copies strided inputs on every fit
+    columns_train, columns_test = np.ascontiguousarray(codes_train.T), np.ascontiguousarray(np.asarray(codes_test).T)
+    factors_test = np.asarray(factors_test)
     matrix = np.zeros((codes_train.shape[1], factors_train.shape[1]))
     for i in range(codes_train.shape[1]):
         for j in range(factors_train.shape[1]):
             classifier = LinearSVC(C=0.01, class_weight="balanced", random_state=seed)
-            classifier.fit(codes_train[:, i:i + 1], factors_train[:, j])
-            matrix[i, j] = np.mean(classifier.predict(codes_test[:, i:i + 1]) == factors_test[:, j])
+            classifier.fit(columns_train[i][:, None], factors_train[:, j])
+            matrix[i, j] = np.mean(classifier.predict(columns_test[i][:, None]) == factors_test[:, j])
     return matrix
 
 
