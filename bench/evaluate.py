@@ -257,7 +257,7 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
         info = METRICS[spec.name]
         params = info.Params(**spec.params)
         job = _Context(model, data, seed, spaces, memo)
-        if info.kind == "images" and hasattr(params, "num_points"):
+        if INPUTS[info.consumes].needs_points:
             job.images, job.factors = sample(params.num_points)
         values, missing, details = {}, None, {}
         with warnings.catch_warnings(record=True) as caught:
@@ -268,8 +268,11 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
                 values = info.score(inputs, params, seed)
             except (NotImplementedError, FeaturesUnavailable) as exc:
                 missing = str(exc)
-        details = {"num_points": len(job.images) if job.images is not None else details.pop("num_points", None),
-                   "warnings": sorted({str(w.message) for w in caught}), **details}
+        if job.images is not None:
+            points = len(job.images)
+        else:  # a table metric compares with D_test whether or not its table could be made
+            points = details.pop("num_points", len(data.test) if info.kind == "tables" else None)
+        details = {"num_points": points, "warnings": sorted({str(w.message) for w in caught}), **details}
         for output, higher_is_better in info.directions().items():
             value, reason = (None, missing) if missing else (values[output], None)
             if isinstance(value, Missing):

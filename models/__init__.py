@@ -3,6 +3,7 @@
 """
 
 import ast
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -67,6 +68,7 @@ def _zoo_imports(module: str) -> set[str]:
     return {name for name in found if name in sys.modules or importlib.util.find_spec(name)}
 
 
+@functools.lru_cache(maxsize=None)  # once per class and process: it reads and parses the files
 def source_hash(cls) -> str:
     """A hash of the source files behind `cls`: the modules of this package that define it and its
     base classes, and every module of this package they import, transitively (`_base.py` for all).

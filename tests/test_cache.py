@@ -153,7 +153,12 @@ def test_a_models_source_is_part_of_its_job_key(monkeypatch):
         return data + b"\n# edited\n" if Path(path) == nets else data
 
     monkeypatch.setattr(Path, "read_bytes", edited)  # ms_vae and beta_tcvae both import _nets
-    after = {job.label: job for job in parse_suite(raw).jobs}
+    zoo.source_hash.cache_clear()  # computed once per class and process: a new process sees the edit
+    try:
+        after = {job.label: job for job in parse_suite(raw).jobs}
+    finally:
+        monkeypatch.undo()
+        zoo.source_hash.cache_clear()
     assert after["ms_vae"].key != ms_vae.key and after["beta_tcvae"].key != before["beta_tcvae"].key
     assert dict(after["ms_vae"].upstream)["stage_one"].key == after["beta_tcvae"].key  # still shared
 

@@ -83,6 +83,10 @@ def completeness(importance: np.ndarray) -> float:
 def score(inputs, params, seed):
     codes, factors = inputs["codes"], inputs["factors"]
     split = len(codes) - params.num_test
+    constant = [f for f in range(factors.shape[1]) if len(np.unique(factors[:split, f])) < 2]
+    if constant:  # a classifier needs two classes: dlib's fit would fail
+        reason = Missing(f"factor(s) {constant} take one value in the {split} training codes; nothing to classify")
+        return dict.fromkeys(("dci_disentanglement", "dci_completeness", "dci_informativeness"), reason)
     importance, train_accuracy, test_accuracy = importance_matrix(codes[:split], factors[:split], codes[split:],
                                                                   factors[split:], seed)
     one_factor = Missing("disentanglement is defined for two or more factors (its entropy has base F)")

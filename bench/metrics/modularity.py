@@ -44,11 +44,13 @@ def modularity(mutual_information: np.ndarray) -> float:
 
 def explicitness(codes_train, factors_train, codes_test, factors_test) -> tuple[float, float]:
     """(mean training AUC, mean test AUC) over factors of a logistic regression on the codes,
-    standardised with the training codes' mean and sd (ddof 0)."""
+    standardised with the training codes' mean and sd (ddof 0). A constant code dimension is only
+    centred (dlib divides it by 0, and the NaNs stop the classifier)."""
     from sklearn.linear_model import LogisticRegression  # imported when scored
     from sklearn.metrics import roc_auc_score
 
     mean, sd = codes_train.mean(axis=0), codes_train.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
     x_train, x_test = (codes_train - mean) / sd, (codes_test - mean) / sd
     aucs = []
     for f in range(factors_train.shape[1]):

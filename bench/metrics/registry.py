@@ -13,7 +13,7 @@ and returns {output: value | Missing(reason)}: the output names live in the metr
 may be a dict with a "mean" (per-factor or per-feature detail kept beside the score). Every
 module of this package is imported on first use, so a new metric is one new file.
 
-Torch-free: suites validate, and the reference env checks, without importing torch.
+Torch-free: the reference env checks the metrics against disentanglement-lib without torch.
 """
 
 from dataclasses import dataclass
@@ -42,6 +42,7 @@ class Input:
     kind: Literal["images", "tables"]  # the kind of dataset it is collected from
     needs_factors: Callable  # params -> whether it needs the dataset's ground-truth factors
     description: str
+    needs_points: bool = True  # drawn from `num_points` evaluation images: the metric's Params must have it
 
 
 INPUTS = {i.name: i for i in [
@@ -62,10 +63,10 @@ INPUTS = {i.name: i for i in [
     Input("factor_groups", "images", _always,
           "variance_codes: (num_variance_estimate, K) codes of random images; train and eval: {codes: (P, B, K) "
           "codes of P groups of `batch_size` images sharing the value of one factor, factor: (P,) that factor} "
-          "(the dataset's `sample_with_fixed_factor`); num_factors"),
+          "(the dataset's `sample_with_fixed_factor`); num_factors", needs_points=False),
     Input("tables", "tables", _never,
           "train, test: the real tables; synthetic: a D_test-sized generated table (`rows`); categorical; "
-          "normalise: frame -> section 6.2's normalised frame"),
+          "normalise: frame -> section 6.2's normalised frame", needs_points=False),
 ]}
 
 
@@ -107,6 +108,10 @@ def metric(*, name: str, outputs: dict, version: str, consumes: str, Params: typ
                          f"({', '.join(INPUTS)})")
     if not outputs or not all(isinstance(up, bool) for up in outputs.values()):
         raise ValueError(f"metric {name!r}: outputs must map each stored score name to higher_is_better")
+
+    if INPUTS[consumes].needs_points and "num_points" not in getattr(Params, "__dataclass_fields__", {}):
+        raise ValueError(f"metric {name!r}: input {consumes!r} is drawn from `num_points` evaluation images, and "
+                         f"{Params.__name__} has no num_points field")
 
     def register(score):
         other = METRICS.get(name)

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from bench.metrics.registry import check_split, metric
+from bench.metrics.registry import Missing, check_split, metric
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def sap(matrix: np.ndarray) -> float:
 def score(inputs, params, seed):
     codes, factors = inputs["codes"], inputs["factors"]
     if codes.shape[1] < 2:
-        raise ValueError("SAP needs at least two code dimensions")
+        return {"sap": Missing("SAP is the gap between the two best code dimensions: it needs two or more")}
     split = len(codes) - params.num_test
     matrix = score_matrix(codes[:split], factors[:split], codes[split:], factors[split:],
                           params.continuous_factors, seed)

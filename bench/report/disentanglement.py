@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from bench.naming import format_cell  # noqa: E402
+from bench.report.cells import column_names  # noqa: E402
 from bench.report.registry import plot  # noqa: E402
 
 METRICS = ("mig", "dci", "sap", "factor_vae", "modularity")  # their declared names (bench/metrics)
@@ -24,7 +25,8 @@ def disentanglement_scores(frame, out: Path, models=None) -> list[Path]:
         return []
     if "metric_rank" in rows:  # write_plots gives the suite's order
         rows = rows.sort_values("metric_rank", kind="stable")
-    rows = rows.assign(score=rows["metric_id"].str.split("[").str[0],
+    names = column_names(list(dict.fromkeys(rows["metric_id"])))  # params shown only where two ids share a name
+    rows = rows.assign(score=rows["metric_id"].map(names),
                        model=[format_cell(label, point) for label, point in zip(rows["label"], rows["sweep_point"])])
     scores = list(dict.fromkeys(rows["score"]))
     fig, ax = plt.subplots(figsize=(1.1 * len(scores) + 3, 4))

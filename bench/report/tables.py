@@ -150,8 +150,8 @@ def latent_correlation(frame, out: Path, models=None) -> list[Path]:
     return paths
 
 
-@torch.no_grad()
 @plot(name="latent_perturbation", kinds={"tables"})
+@torch.no_grad()
 def latent_perturbation(frame, out: Path, models=None, features=("Mortgage", "Utilization")) -> list[Path]:
     """Figure 12: per model, decode D_test's latent means as they are and with one coordinate set
     to 5 (the one most correlated with Mortgage; for MS-VAE, a coordinate of Z), and compare
