@@ -174,3 +174,21 @@ def test_the_disentanglement_figure_draws_every_score_of_every_model(tmp_path):
     paths = info.draw(pd.DataFrame(rows), tmp_path)
     assert [p.name for p in paths] == ["disentanglement_scores.png"] and paths[0].stat().st_size > 10_000
     assert info.draw(pd.DataFrame(rows[-4:]), tmp_path) == []  # no disentanglement score: nothing drawn
+
+
+def test_degenerate_inputs_are_missing_with_a_reason_not_a_failed_job():
+    from bench.metrics.dci import DciParams
+    from bench.metrics.dci import score as dci
+    from bench.metrics.modularity import ModularityParams
+    from bench.metrics.modularity import score as modularity
+    from bench.metrics.sap import SapParams
+    from bench.metrics.sap import score as sap
+
+    one_dim = {"codes": NOISE[:300, :1], "factors": FACTORS[:300]}
+    assert "two or more" in sap(one_dim, SapParams(300, 100), 0)["sap"]
+    constant_factor = {"codes": NOISE[:300], "factors": np.c_[FACTORS[:300, :1], np.zeros(300, int)]}
+    found = dci(constant_factor, DciParams(300, 100), 0)
+    assert all("take one value" in found[out] for out in found)
+    with_constant_code = {"codes": np.c_[FACTORS[:600] + 0.01 * NOISE[:600], np.ones(600)], "factors": FACTORS[:600]}
+    found = modularity(with_constant_code, ModularityParams(600, 200), 0)
+    assert found["explicitness"]["mean"] > 0.99 and 0 < found["modularity"]["mean"] <= 1
