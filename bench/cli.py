@@ -362,7 +362,8 @@ def cmd_ls(args) -> int:
 
         width = max(map(len, zoo.registry()))
         for name, cls in sorted(zoo.registry().items()):
-            print(f"{name:{width}} {cls.description} [supports: {', '.join(sorted(cls.supports))}]")
+            can = f"; can: {', '.join(sorted(cls.capabilities))}" if cls.capabilities else ""
+            print(f"{name:{width}} {cls.description} [supports: {', '.join(sorted(cls.supports))}{can}]")
     elif args.what == "datasets":
         from bench.data import DATASETS, availability, data_root
 
@@ -371,6 +372,12 @@ def cmd_ls(args) -> int:
             missing = availability(name, args.data_root)
             status = "available" if missing is None else f"{missing}. {cls.source}"
             print(f"{name:16} {cls.description} [{status}]")
+    elif args.what == "plots":
+        from bench.report.registry import plots
+
+        for name, info in sorted(plots().items()):
+            needs = f"; models that can: {info.needs}" if info.needs else ""
+            print(f"{name:22} {info.description} [{', '.join(sorted(info.kinds))}{needs}]")
     elif args.what == "metrics":
         from bench.metrics import METRICS
 
@@ -468,8 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     max_jobs_arg(p)
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("ls", help="list models, datasets, metrics or suites")
-    p.add_argument("what", choices=["models", "datasets", "metrics", "suites"])
+    p = sub.add_parser("ls", help="list models, datasets, metrics, plots or suites")
+    p.add_argument("what", choices=["models", "datasets", "metrics", "plots", "suites"])
     p.add_argument("--dir", default="suites", help="where `ls suites` looks (default: ./suites)")
     data_root_arg(p)
     p.set_defaults(func=cmd_ls)

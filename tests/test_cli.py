@@ -26,3 +26,14 @@ def test_unknown_device_is_a_clear_error(workdir, capsys):
 
     assert main(["run", str(SUITES / "smoke.yaml"), "--device", "tpu"]) == 2
     assert "expected auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+
+
+def test_ls_plots_lists_every_declared_figure_with_its_kinds_and_capability(capsys):
+    from bench.cli import main
+    from bench.report.registry import plots
+
+    assert main(["ls", "plots"]) == 0
+    out = capsys.readouterr().out
+    for name in plots():
+        assert name in out
+    assert "models that can: stage_one" in out and "[tables]" in out

@@ -36,7 +36,7 @@ def plot(*, name: str, kinds: set, needs: str | None = None):
         other = PLOTS.get(name)
         if other is not None and other.draw.__module__ != draw.__module__:
             raise RuntimeError(f"plot name {name!r} is declared twice: {other.draw.__module__} and {draw.__module__}")
-        description = (draw.__doc__ or "").strip().split("\n")[0]
+        description = " ".join((draw.__doc__ or "").strip().split("\n\n")[0].split())  # its first paragraph
         PLOTS[name] = PlotInfo(name, draw, frozenset(kinds), needs, description)
         return draw
 
