@@ -15,11 +15,11 @@ import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
+from bench.naming import format_point  # noqa: E402
 from bench.report.cells import ARROW, column_names  # noqa: E402
 from bench.report.leaderboard import md_text  # noqa: E402
 from bench.report.registry import plot, plots  # noqa: E402
 from bench.results import current_scores  # noqa: E402
-from bench.naming import format_point  # noqa: E402
 
 
 def _with_beta(frame):
