@@ -90,9 +90,9 @@ def downstream(frame, out: Path, models=None) -> list[Path]:
 
 
 def _first_runs(frame) -> dict:
-    """{beta: job key} of the lowest seed's run at each beta (of the models the figure was given)."""
+    """{beta: (job key, label)} of the lowest seed's run at each beta (of the models the figure was given)."""
     rows = _with_beta(frame).sort_values("seed")
-    return {beta: group["job_key"].iloc[0] for beta, group in rows.groupby("beta")}
+    return {beta: (group["job_key"].iloc[0], group["label"].iloc[0]) for beta, group in rows.groupby("beta")}
 
 
 def _tile(images: np.ndarray) -> np.ndarray:
@@ -104,17 +104,17 @@ def _tile(images: np.ndarray) -> np.ndarray:
 
 @plot(name="reconstructions", kinds={"images"}, needs="stage_one")
 def reconstructions(frame, out: Path, models=None, count: int = 8) -> list[Path]:
-    """Figure 13: per beta, target / stage one (beta-TCVAE) / MS-VAE rows on the same images."""
+    """Figure 13: per beta, target / stage one (Y) / the multi-stage model's rows on the same images."""
     runs = _first_runs(frame)
     if not runs or models is None:
         return []
     images = torch.from_numpy(models.data.sample(count, np.random.default_rng([0, 2]))[0])
     fig, axes = plt.subplots(len(runs), 1, figsize=(count, 3.3 * len(runs)), squeeze=False)
-    for ax, (beta, key) in zip(axes[:, 0], sorted(runs.items())):
+    for ax, (beta, (key, label)) in zip(axes[:, 0], sorted(runs.items())):
         ms = models.load(key)
         rows = [images, ms.stage().reconstruct(images), ms.reconstruct(images)]
         ax.imshow(_tile(torch.stack(rows).cpu().numpy()), cmap="gray", vmin=0, vmax=1)
-        ax.set(title=f"β = {beta:g}: target / β-TCVAE (Y) / MS-VAE", xticks=[], yticks=[])
+        ax.set(title=f"β = {beta:g}: target / stage one {ms.stage().name} (Y) / {label}", xticks=[], yticks=[])
     return [_save(fig, out / "reconstructions.png")]
 
 
@@ -124,7 +124,7 @@ def traversals(frame, out: Path, models=None, steps: int = 8) -> list[Path]:
     runs = _first_runs(frame)
     if not runs or models is None:
         return []
-    beta, key = max(runs.items())  # the most disentangled stage one
+    beta, (key, label) = max(runs.items())  # the most disentangled stage one
     ms = models.load(key)
     image = torch.from_numpy(models.data.sample(1, np.random.default_rng([0, 3]))[0])
     values = torch.linspace(-2.5, 2.5, steps).tolist()
@@ -135,7 +135,7 @@ def traversals(frame, out: Path, models=None, steps: int = 8) -> list[Path]:
         rows.append(ms.traverse(image, dim, values)[0])
     fig, ax = plt.subplots(figsize=(steps, 1.1 * len(rows)))
     ax.imshow(_tile(torch.stack(rows).cpu().numpy()), cmap="gray", vmin=0, vmax=1)
-    ax.set(title=f"MS-VAE traversals, β = {beta:g}: per c dimension, Y then X", xticks=[],
+    ax.set(title=f"{label} traversals, β = {beta:g}: per c dimension, Y then X", xticks=[],
            yticks=(np.arange(len(rows)) + 0.5) * image.shape[-1],
            yticklabels=[f"c{d} {kind}" for d in range(dims) for kind in ("Y", "X")])
     return [_save(fig, out / "traversals.png")]
