@@ -221,8 +221,7 @@ def _tables(job: _Context, params) -> dict:
     if ("table", params.rows) not in job.memo:
         job.memo["table", params.rows] = synthetic_table(job.model, data, job.seed, params.rows)
     return {"train": data.train, "test": data.test, "synthetic": job.memo["table", params.rows],
-            "categorical": data.categorical, "normalise": lambda frame: _normalised(data, frame),
-            "_details": {"num_points": len(data.test)}}
+            "categorical": data.categorical, "normalise": lambda frame: _normalised(data, frame)}
 
 
 _undone = set(INPUTS) - set(COLLECTORS)
@@ -270,8 +269,10 @@ def evaluate(model, data, metric_specs, seed: int, samples: dict | None = None,
                 missing = str(exc)
         if job.images is not None:
             points = len(job.images)
-        else:  # a table metric compares with D_test whether or not its table could be made
-            points = details.pop("num_points", len(data.test) if info.kind == "tables" else None)
+        elif info.kind == "tables":  # compared with D_test, whether or not the table could be made
+            points = len(data.test)
+        else:  # an input drawn otherwise (factor_groups) says how many points it used
+            points = details.pop("num_points", None)
         details = {"num_points": points, "warnings": sorted({str(w.message) for w in caught}), **details}
         for output, higher_is_better in info.directions().items():
             value, reason = (None, missing) if missing else (values[output], None)

@@ -9,8 +9,8 @@ import torch
 import models as zoo
 from bench.budget import Budget
 from bench.cache import ArtifactCache
-from bench.config import build
 from bench.data import load
+from conftest import zoo_model
 
 DATA = {"images": load("dsprites", image_size=32), "tables": load("credit", n_rows=600, test_fraction=0.25)}
 BATCH = {"images": 32, "tables": 64}
@@ -25,20 +25,7 @@ def cases(check: str) -> list:
 def make(name: str, kind: str, seed: int = 0):
     """The model at its test config, prepared on the kind's data, with freshly initialised
     upstream stages (at their own test configs) attached."""
-    cls, data = zoo.get(name), DATA[kind]
-    config = build(cls.Config, cls.test_config)
-    upstream = {}
-    for slot, (up_name, params) in cls.upstream(config).items():
-        up = zoo.get(up_name)
-        torch.manual_seed(seed + 100)
-        upstream[slot] = up(build(up.Config, {**up.test_config, **params}), data.data_shape)
-        upstream[slot].prepare(data)
-    torch.manual_seed(seed)
-    model = cls(config, data.data_shape)
-    model.prepare(data)
-    if upstream:
-        model.attach(upstream)
-    return model
+    return zoo_model(name, DATA[kind], seed)
 
 
 def trained(name: str, kind: str):

@@ -64,13 +64,13 @@ def test_latent_size_rows_take_the_swept_size_and_name_other_swept_params(tmp_pa
 def test_latent_size_draws_one_figure_per_swept_size(tmp_path, monkeypatch):
     from bench.report import plots
 
-    titles, save = [], plots._save
+    titles, save = [], plots.save_figure
 
-    def recording_save(fig, path):
+    def recording_save(fig, path, **options):
         titles.append([ax.get_title() for ax in fig.axes])
-        return save(fig, path)
+        return save(fig, path, **options)
 
-    monkeypatch.setattr(plots, "_save", recording_save)
+    monkeypatch.setattr(plots, "save_figure", recording_save)
     store, suite = filled_store(tmp_path / "r.sqlite", C_SWEEP + Z_SWEEP + FIXED)
     paths = write_report(store, suite, tmp_path / "out")["plots"]
     assert sorted(p.name for p in paths) == ["latent_size_C.png", "latent_size_Z.png"]

@@ -11,6 +11,7 @@ from bench.budget import Budget
 from bench.cache import ArtifactCache
 from bench.data import load
 from bench.generate import synthetic_table
+from conftest import zoo_model
 from models.tabular import SIGMA_RANGE
 
 DATA = load("credit", n_rows=600, test_fraction=0.25)
@@ -19,22 +20,7 @@ TABLE_MODELS = sorted(name for name, cls in zoo.registry().items() if "tables" i
 
 def make(name, seed=0):
     """A model prepared on DATA, with a small trained stage one attached where it needs one."""
-    cls = zoo.get(name)
-    config = cls.Config(**cls.test_config)  # each model's own tiny config
-    upstream = {}
-    for slot, (up_name, params) in cls.upstream(config).items():
-        up_cls = zoo.get(up_name)
-        torch.manual_seed(seed + 100)
-        stage = up_cls(up_cls.Config(**params), DATA.data_shape)
-        stage.prepare(DATA)
-        stage.fit(DATA, Budget(steps=20, batch_size=32, learning_rate=1e-3), seed=seed, progress=False)
-        upstream[slot] = stage
-    torch.manual_seed(seed)
-    model = cls(config, DATA.data_shape)
-    model.prepare(DATA)
-    if upstream:
-        model.attach(upstream)
-    return model
+    return zoo_model(name, DATA, seed, stage_budget=Budget(steps=20, batch_size=32, learning_rate=1e-3))
 
 
 def test_the_zoo_has_the_papers_three_tabular_models():

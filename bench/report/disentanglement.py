@@ -12,6 +12,7 @@ import seaborn as sns  # noqa: E402
 
 from bench.naming import format_cell  # noqa: E402
 from bench.report.cells import column_names  # noqa: E402
+from bench.report.plots import save_figure  # noqa: E402
 from bench.report.registry import plot  # noqa: E402
 
 METRICS = ("mig", "dci", "sap", "factor_vae", "modularity")  # their declared names (bench/metrics)
@@ -34,8 +35,4 @@ def disentanglement_scores(frame, out: Path, models=None) -> list[Path]:
     ax.set(xlabel="", ylabel="score ↑", ylim=(0, 1), title="Disentanglement scores (mean ± sd over seeds)")
     ax.tick_params(axis="x", rotation=30)
     ax.legend(fontsize=7, ncols=2)
-    fig.tight_layout()
-    path = out / "disentanglement_scores.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return [save_figure(fig, out / "disentanglement_scores.png")]

@@ -28,9 +28,10 @@ def _with_beta(frame):
     return frame
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path, dpi: int = 120) -> Path:
+    """Lay out, write and close a figure (every figure of the report is saved through here)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -53,7 +54,7 @@ def score_vs_beta(frame, out: Path, models=None) -> list[Path]:
         higher = bool(group["higher_is_better"].iloc[0])
         ax.set(xlabel="β", ylabel=f"{names[metric]} {ARROW[higher]}", title=f"{names[metric]} vs β")
         ax.legend(fontsize=8)
-        paths.append(_save(fig, out / f"{names[metric]}_vs_beta.png"))
+        paths.append(save_figure(fig, out / f"{names[metric]}_vs_beta.png"))
     return paths
 
 
@@ -70,7 +71,7 @@ def _bars(frame, metric: str, rename: dict, title: str, ylabel: str, path: Path)
                     hue_order=list(rename.values()), errorbar="sd", ax=ax)
         ax.set(xlabel="β", ylabel=ylabel, title=f"{title}: {label}", ylim=(0, 1))
         ax.legend(fontsize=8)
-    return [_save(fig, path)]
+    return [save_figure(fig, path)]
 
 
 @plot(name="conditioning", kinds={"images"}, needs="conditioning")
@@ -115,7 +116,7 @@ def reconstructions(frame, out: Path, models=None, count: int = 8) -> list[Path]
         rows = [images, ms.stage().reconstruct(images), ms.reconstruct(images)]
         ax.imshow(_tile(torch.stack(rows).cpu().numpy()), cmap="gray", vmin=0, vmax=1)
         ax.set(title=f"β = {beta:g}: target / stage one {ms.stage().name} (Y) / {label}", xticks=[], yticks=[])
-    return [_save(fig, out / "reconstructions.png")]
+    return [save_figure(fig, out / "reconstructions.png")]
 
 
 @plot(name="traversals", kinds={"images"}, needs="stage_one")
@@ -138,7 +139,7 @@ def traversals(frame, out: Path, models=None, steps: int = 8) -> list[Path]:
     ax.set(title=f"{label} traversals, β = {beta:g}: per c dimension, Y then X", xticks=[],
            yticks=(np.arange(len(rows)) + 0.5) * image.shape[-1],
            yticklabels=[f"c{d} {kind}" for d in range(dims) for kind in ("Y", "X")])
-    return [_save(fig, out / "traversals.png")]
+    return [save_figure(fig, out / "traversals.png")]
 
 
 LATENT_SIZES = {"latent_dim": ("C", "|C| (latent_dim)"), "z_dim": ("Z", "|Z| (z_dim)")}
@@ -190,7 +191,7 @@ def latent_size(frame, out: Path, models=None) -> list[Path]:
                 ax.legend(fontsize=7)
         for ax in axes.flat[len(metrics):]:
             ax.axis("off")
-        paths.append(_save(fig, out / f"latent_size_{short}.png"))
+        paths.append(save_figure(fig, out / f"latent_size_{short}.png"))
     return paths
 
 
@@ -250,7 +251,7 @@ def y_variability(frame, out: Path, models=None, count: int = 4, draws: int = 5,
         while slug in used:
             slug += "_"
         used.add(slug)
-        paths.append(_save(fig, out / f"y_variability_{slug}.png"))
+        paths.append(save_figure(fig, out / f"y_variability_{slug}.png"))
     if table:
         path = out / "y_variability.md"
         path.write_text("# Variability of Y (appendix J, Figures 39/40)\n\n"

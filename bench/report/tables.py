@@ -23,6 +23,7 @@ import seaborn as sns  # noqa: E402
 import torch  # noqa: E402
 
 from bench.generate import synthetic_table  # noqa: E402
+from bench.report.plots import save_figure  # noqa: E402
 from bench.report.registry import plot  # noqa: E402
 
 # one column of each kind section 6.5 discusses (Figures 7-11)
@@ -30,13 +31,7 @@ SHOWCASE = {"Credit Inquiry_3m": "discrete", "Amount Past Due": "mixed", "Balanc
             "Mortgage": "skewed with a peak", "Utilization": "multi-mode"}
 PERTURBED_VALUE = 5.0  # section 7.2: the coordinate is replaced by 5
 THRESHOLDS = (0.75, 0.2)  # Table 3 and Table 7
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+DPI = 110  # the tabular figures' resolution
 
 
 def _labels(frame) -> list[str]:
@@ -146,7 +141,7 @@ def latent_correlation(frame, out: Path, models=None) -> list[Path]:
         sns.heatmap(table, vmin=0, vmax=1, cmap="viridis", ax=ax, cbar=ax is axes[0, 0],
                     xticklabels=ax is axes[-1, 0])
         ax.set(title=name, ylabel="")
-    paths.append(_save(fig, out / "latent_correlation.png"))
+    paths.append(save_figure(fig, out / "latent_correlation.png", dpi=DPI))
     return paths
 
 
@@ -180,7 +175,7 @@ def latent_perturbation(frame, out: Path, models=None, features=("Mortgage", "Ut
             ax.hist(after[feature], edges, alpha=0.6, label="perturbed")
             ax.set(title=f"{title}: {feature}", yticks=[])
             ax.legend(fontsize=7)
-    return [_save(fig, out / "latent_perturbation.png")]
+    return [save_figure(fig, out / "latent_perturbation.png", dpi=DPI)]
 
 
 @plot(name="feature_distributions", kinds={"tables"}, needs="sample")
@@ -204,7 +199,7 @@ def feature_distributions(frame, out: Path, models=None) -> list[Path]:
         for ax, (name, table) in zip(row, tables.items()):
             ax.hist(table[feature], edges, density=True, color="grey" if name.startswith("real") else None)
             ax.set(title=f"{name}\n{feature} ({kind})", yticks=[])
-    return [_save(fig, out / "feature_distributions.png")]
+    return [save_figure(fig, out / "feature_distributions.png", dpi=DPI)]
 
 
 @plot(name="jsd_by_feature", kinds={"tables"})
@@ -223,7 +218,7 @@ def jsd_by_feature(frame, out: Path, models=None) -> list[Path]:
     ax.tick_params(axis="x", rotation=60)
     for tick in ax.get_xticklabels():
         tick.set_horizontalalignment("right")
-    return [_save(fig, out / "jsd_by_feature.png")]
+    return [save_figure(fig, out / "jsd_by_feature.png", dpi=DPI)]
 
 
 @plot(name="sweep_heatmap", kinds={"tables"})
@@ -241,4 +236,4 @@ def sweep_heatmap(frame, out: Path, models=None, metric_id: str = "jsd_test") ->
         grid = rows[rows["label"] == label].pivot_table(index="latent_dim", columns="beta", values="value")
         sns.heatmap(grid, annot=True, fmt=".3f", cmap="viridis_r", ax=ax)
         ax.set(title=f"{label}: mean {metric_id} ↓", xlabel="β", ylabel="latent dim")
-    return [_save(fig, out / f"{metric_id}_heatmap.png")]
+    return [save_figure(fig, out / f"{metric_id}_heatmap.png", dpi=DPI)]
