@@ -77,6 +77,13 @@ def elbo_terms(model, images: np.ndarray, seed: int, samples: int = 1) -> dict:
     return {k: np.concatenate([p[k].double().cpu().numpy() for p in parts]) for k in parts[0]}
 
 
+@torch.no_grad()
+def log_densities(model, images: np.ndarray) -> dict:
+    """Batched `model.log_density`: per-image log-densities (nats) of the whole model and of its parts."""
+    parts = [model.log_density(x) for x in _batches(images, model.device)]
+    return {k: np.concatenate([p[k].double().cpu().numpy() for p in parts]) for k in parts[0]}
+
+
 @dataclasses.dataclass
 class _Context:
     """What every collector of one job may use. `images`/`factors`: the evaluation images of the
@@ -189,6 +196,21 @@ def _groups(job: _Context, count: int, size: int, factors: list, rng) -> dict:
         parts.append(codes(job.model, images))
     flat = np.concatenate(parts)
     return {"codes": flat.reshape(count, size, flat.shape[1]), "factor": chosen}
+
+
+@collects("log_density")
+def _log_density(job: _Context, params) -> dict:
+    """The model's log-densities of the dataset's held-out images, each dequantised once into the unit
+    cube, (v + u) / levels with u ~ U[0, 1) from a stream of its own ([seed, 6])."""
+    if not hasattr(job.data, "held_out_set"):
+        raise NotImplementedError(f"dataset {job.data.name} holds no rows out of training")
+    images, _ = job.data.held_out_set()
+    levels = job.data.pixel_max + 1
+    values = np.round(images.astype(np.float64) * job.data.pixel_max)
+    noise = np.random.default_rng([job.seed, 6]).random(values.shape)
+    density = log_densities(job.model, ((values + noise) / levels).astype(np.float32))
+    return {"log_density": density.pop("log_density"), "parts": density, "dims": int(np.prod(images.shape[1:])),
+            "levels": int(levels), "_details": {"num_points": len(images)}}
 
 
 @collects("factor_groups")

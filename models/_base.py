@@ -26,6 +26,12 @@ CAPABILITIES = {
     "stage_one": "builds on an attached stage one whose decoding is Y (`stage('stage_one')`)",
     "conditioning": "`conditioning_codes` gives stage one's codes of X, Y and of G(Y, Z) variants (M1-M4)",
     "elbo": "`elbo` gives per-image ELBO terms",
+    "density": "`log_density` gives exact per-image log-densities on the unit cube (and of the model's stages)",
+    "mixture": "`mixture_means` gives stage one's mixture components (their Y) and weights",
+    "conditional": "`generate(factors, generator)` renders images from given ground-truth factor values (n, F), "
+                   "its noise drawn from `generator` (a supervised conditional generator)",
+    "own_code": "`recover_code(n, generator)` draws n codes of its own, renders them and reads them back with its "
+                "own head (InfoGAN's Q): {'code': ..., 'recovered': ...}",
 }
 # What the shared conformance test checks; a model declares those that apply to it (`test_checks`):
 # a GAN's losses do not fall steadily, and a scikit-learn stage takes no gradient steps.
@@ -113,6 +119,29 @@ class Model(torch.nn.Module):
         `generator` (a CPU torch.Generator, so that a seed gives the same draws on any device)."""
         raise NotImplementedError(f"{self.name} defines no ELBO")
 
+    def log_density(self, x: torch.Tensor) -> dict:
+        """Exact per-image log-densities in nats of points x in the unit cube (dequantised images), for
+        `bench.metrics.log_density`: {"log_density": (n,), and any stage's own, e.g. "stage_one": (n,)}."""
+        raise NotImplementedError(f"{self.name} has no exact density")
+
+    def optimizers(self, budget: Budget) -> list:
+        """The optimizers `training_step` updates with: one Adam over every parameter at the budget's
+        rate (a GAN returns one per network)."""
+        return [torch.optim.Adam(self.parameters(), lr=budget.learning_rate)]
+
+    def training_step(self, x: torch.Tensor, optimizers: list, **batch) -> tuple[float, dict]:
+        """One update on batch x: (loss value, parts). The loss is checked before anything is updated:
+        NaN or inf raises TrainingDiverged. A model that alternates updates (a GAN) overrides this."""
+        loss, parts = self.training_loss(x, **batch)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"loss became {value}")
+        (optimizer,) = optimizers
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return value, parts
+
     # --- shared behaviour --------------------------------------------------------------
     @classmethod
     def can(cls, capability: str) -> bool:
@@ -166,7 +195,7 @@ class Model(torch.nn.Module):
         Raises TrainingDiverged, naming the step, as soon as the loss is NaN or inf.
         """
         rng = np.random.default_rng(seed)
-        optimizer = torch.optim.Adam(self.parameters(), lr=budget.learning_rate)
+        optimizers = self.optimizers(budget)
         log_every = max(1, budget.steps // 100)
         log, running = [], []
         self.train()
@@ -176,16 +205,13 @@ class Model(torch.nn.Module):
         for step in bar:
             if self.uses_index:
                 x, index = data.batch(budget.batch_size, rng, self.device, with_index=True)
-                loss, parts = self.training_loss(x, index=index)
+                batch = {"index": index}
             else:
-                x = data.batch(budget.batch_size, rng, self.device)
-                loss, parts = self.training_loss(x)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise TrainingDiverged(f"loss became {value} at step {step} of {budget.steps}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+                x, batch = data.batch(budget.batch_size, rng, self.device), {}
+            try:
+                value, parts = self.training_step(x, optimizers, **batch)
+            except TrainingDiverged as exc:
+                raise TrainingDiverged(f"{exc} at step {step} of {budget.steps}") from None
             running.append(value)
             if step % log_every == 0 or step == budget.steps:
                 log.append({"step": step, "loss": float(np.mean(running)),

@@ -90,6 +90,11 @@ def test_declared_capabilities_are_what_the_model_does(name, kind):
         "stage_one": not _refuses(model, "stage", "stage_one"),
         "conditioning": not _refuses(model, "conditioning_codes", x, generator()),
         "elbo": not _refuses(model, "elbo", x, generator()),
+        "density": not _refuses(model, "log_density", x),
+        "mixture": not _refuses(model, "mixture_means"),
+        "conditional": not _refuses(model, "generate", torch.zeros(2, len(DATA[kind].factor_sizes), dtype=torch.long),
+                                    generator()),
+        "own_code": not _refuses(model, "recover_code", 2, generator()),
     }
     assert set(does) == set(zoo.CAPABILITIES)
     assert {c for c, yes in does.items() if yes} == set(model.capabilities)
@@ -99,6 +104,14 @@ def test_declared_capabilities_are_what_the_model_does(name, kind):
     if model.can("conditioning"):
         views = model.conditioning_codes(x, generator())
         assert {v.shape for v in views.values()} == {views["C_R"].shape}
+    if model.can("density"):
+        densities = model.log_density(x)
+        assert {v.shape for v in densities.values()} == {(4,)} and "log_density" in densities
+        assert all(torch.isfinite(v).all() for v in densities.values())
+    if model.can("mixture"):
+        means, weights = model.mixture_means()
+        assert means.shape[1:] == x.shape[1:] and weights.shape == (len(means),)
+        assert abs(float(weights.sum()) - 1) < 1e-5
     if model.can("stage_one"):
         assert "stage_one" in model.requires and isinstance(model.stage("stage_one"), zoo.Model)
 

@@ -53,6 +53,16 @@ class InMemoryImages:
         index = rng.integers(0, len(self.images), size=n)
         return self._float(self.images[index]), self.factors[index]
 
+    def held_out_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows set aside from training (never in `batch` or `sample`): float32 (n, C, H, W) in
+        [0, 1] and their factors, for held-out scores. Raises NotImplementedError, with the reason,
+        for a dataset that keeps none."""
+        held_out = getattr(self, "held_out_images", None)
+        if held_out is None or not len(held_out):
+            raise NotImplementedError(f"dataset {self.name} holds no rows out of training"
+                                      + (" (set its held_out param)" if "held_out" in self.Params.__dataclass_fields__ else ""))
+        return self._float(held_out), self.held_out_factors
+
     def sample_with_fixed_factor(self, n: int, factor: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """n images sharing the value of `factor` (that of one row drawn uniformly), the others drawn
         uniformly among the rows that have it: the FactorVAE score's groups. On a complete factor

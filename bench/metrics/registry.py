@@ -60,6 +60,11 @@ INPUTS = {i.name: i for i in [
           "as many samples (recon or sample is a Missing where the model cannot make them)"),
     Input("elbo", "images", _never,
           "terms: the model's per-image ELBO terms (`Model.elbo`, `samples` posterior draws)"),
+    Input("log_density", "images", _never,
+          "log_density: (N,) the model's exact log-density (`Model.log_density`, nats) of the dataset's held-out "
+          "images, uniformly dequantised into the unit cube; parts: {name: (N,)} the same of the model's parts "
+          "(MS-FLOW: its mixture alone); dims: D, levels: the data's values per dimension",
+          needs_points=False),
     Input("factor_groups", "images", _always,
           "variance_codes: (num_variance_estimate, K) codes of random images; train and eval: {codes: (P, B, K) "
           "codes of P groups of `batch_size` images sharing the value of one factor, factor: (P,) that factor} "
