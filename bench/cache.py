@@ -164,6 +164,17 @@ class ArtifactCache:
         except (SafetensorError, OSError, RuntimeError, ValueError, KeyError) as exc:
             raise CorruptArtifact(f"cached artifact {folder} cannot be loaded: {exc}") from exc
 
+    def loss_log(self, key: str) -> list:
+        """The loss log of a verified artifact. Raises CorruptArtifact naming the file."""
+        folder = self.path(key)
+        if not folder.is_dir():
+            raise CorruptArtifact(f"cached artifact {folder} is missing")
+        self.verify(key)
+        try:
+            return json.loads((folder / LOSSES).read_text())
+        except (OSError, ValueError) as exc:
+            raise CorruptArtifact(f"cached artifact {folder}: {LOSSES} cannot be read: {exc}") from exc
+
     def set_aside(self, key: str) -> Path | None:
         """Move a corrupt artifact out of the way (kept for inspection) so it can be retrained;
         None when another run moved it first."""

@@ -213,6 +213,31 @@ def _log_density(job: _Context, params) -> dict:
             "levels": int(levels), "_details": {"num_points": len(images)}}
 
 
+@collects("generated_factors")
+def _generated_factors(job: _Context, params) -> dict:
+    """Images generated from the evaluation images' factor values, one noise draw per pass from a
+    stream of its own ([seed, 8]), read back by the domain net's factor heads; or the model's reading
+    of its own code."""
+    model, generator = job.model, torch.Generator().manual_seed(job.seed * 1000 + 8)
+    if not model.can("conditional"):
+        if model.can("own_code"):
+            own = model.recover_code(len(job.images), generator)
+            return {"own": {k: v.float().cpu().numpy() if v.is_floating_point() else v.cpu().numpy()
+                            for k, v in own.items()}}
+        raise NotImplementedError(f"{model.name} generates from no given factor values and reads no code of its own")
+    reader = job.spaces.extractor("domain", job.data, params.feature_seed, params.feature_steps)
+    factors = torch.from_numpy(job.factors)
+    predicted = []
+    with torch.no_grad():
+        for _ in range(params.draws):
+            images = torch.cat([model.generate(part.to(model.device), generator).float().cpu()
+                                for part in factors.split(EVAL_BATCH)])
+            predicted.append(reader.factors(images))
+    real = reader.factors(job.images)
+    return {"factors": job.factors, "predicted": np.stack(predicted),
+            "reader": float((real == job.factors).mean()), "_details": {"features": reader.record}}
+
+
 @collects("factor_groups")
 def _factor_groups(job: _Context, params) -> dict:
     """Codes (encoder means) of random images, for the global variances, and of groups of images

@@ -125,6 +125,10 @@ class CachedModels:
             self._loaded[key] = model.eval()
         return self._loaded[key]
 
+    def losses(self, key: str) -> list:
+        """The loss log the job's model was trained with (figures of training curves)."""
+        return self.cache.loss_log(key)
+
     def _from_cache(self, job):
         if not self.cache.has(job.key):
             raise CorruptArtifact(f"cached artifact {self.cache.path(job.key)} is missing")

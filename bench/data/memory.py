@@ -53,6 +53,10 @@ class InMemoryImages:
         index = rng.integers(0, len(self.images), size=n)
         return self._float(self.images[index]), self.factors[index]
 
+    def factors_of(self, index) -> np.ndarray:
+        """The factors (n, F) of the images `batch(..., with_index=True)` indexed."""
+        return self.factors[np.asarray(index)]
+
     def held_out_set(self) -> tuple[np.ndarray, np.ndarray]:
         """The rows set aside from training (never in `batch` or `sample`): float32 (n, C, H, W) in
         [0, 1] and their factors, for held-out scores. Raises NotImplementedError, with the reason,

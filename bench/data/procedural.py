@@ -26,6 +26,10 @@ class Procedural:
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.stack([rng.integers(0, s, size=n) for s in self.factor_sizes], axis=1).astype(np.int64)
 
+    def factors_of(self, index) -> np.ndarray:
+        """The factors (n, F) of the images `batch(..., with_index=True)` indexed."""
+        return np.stack(np.unravel_index(np.asarray(index), self.factor_sizes), axis=1).astype(np.int64)
+
     def sample_with_fixed_factor(self, n: int, factor: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """n images whose `factor` shares one value and whose other factors are drawn uniformly
         (the FactorVAE score's groups): the factors of the first image, the others' copied from it."""

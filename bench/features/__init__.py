@@ -36,6 +36,16 @@ class Extractor:
     record: dict  # how the features are made: stored with every score computed in this space
     fn: Callable[[torch.Tensor], torch.Tensor]
     device: str
+    classify: Callable[[torch.Tensor], torch.Tensor] | None = None  # images -> (n, F) predicted factors
+
+    @torch.inference_mode()
+    def factors(self, images, batch_size: int = BATCH) -> np.ndarray:
+        """(N, C, H, W) images -> (N, F) the factor values the space's classifier heads read from them
+        (the domain net only: Inception knows no factors)."""
+        if self.classify is None:
+            raise NotImplementedError(f"the {self.space} feature space has no factor classifier")
+        return np.concatenate([self.classify(_as_float(images[start:start + batch_size]).to(self.device)).cpu().numpy()
+                               for start in range(0, len(images), batch_size)])
 
     @torch.inference_mode()
     def __call__(self, images, batch_size: int = BATCH) -> np.ndarray:
@@ -118,7 +128,8 @@ class FeatureSpaces:
         net.eval()
         record = {"space": "domain", "network": f"domain feature net v{domain.VERSION}", "artifact": key,
                   "seed": spec["seed"], "steps": spec["steps"], "input_range": "uint8 /255 or float [0,1]", "resize": "none"}
-        return Extractor("domain", record, net.features, self.device)
+        return Extractor("domain", record, net.features, self.device,
+                         classify=lambda x: torch.stack([head.argmax(1) for head in net(x)], dim=1))
 
     def reference(self, extractor: Extractor, data, images) -> np.ndarray:
         """Features of the dataset's evaluation images, cached on disk under a key of the feature

@@ -40,20 +40,21 @@ class LogDensityParams:
     pass
 
 
-@metric(name="log_density", outputs={"nats": True, "bits_per_dim": False, "stage_one_nats": True,
-                                     "stage_one_bits_per_dim": False},
+@metric(name="log_density", outputs={"log_density": True, "log_density_bits_per_dim": False,
+                                     "log_density_stage_one": True, "log_density_stage_one_bits_per_dim": False},
         version="1", consumes="log_density", Params=LogDensityParams,
         description="held-out log-likelihood of a model with an exact density: nats per image and bits per "
                     "dimension of the discrete data, from one uniform dequantisation of every held-out image; "
-                    "stage_one_*: the same for the model's first stage alone (MS-FLOW's mixture)")
+                    "*_stage_one*: the same for the model's first stage alone (MS-FLOW's mixture)")
 def score(inputs, params, seed):
     dims, levels = inputs["dims"], inputs["levels"]
     whole = discrete_log_likelihood(inputs["log_density"], dims, levels)
-    out = {"nats": {"mean": whole["nats"], "std_error": whole["std_error"]}, "bits_per_dim": whole["bits_per_dim"]}
+    out = {"log_density": {"mean": whole["nats"], "std_error": whole["std_error"]},
+           "log_density_bits_per_dim": whole["bits_per_dim"]}
     stage_one = inputs["parts"].get("stage_one")
     if stage_one is None:
         reason = "the model has no separate first-stage density"
-        return {**out, "stage_one_nats": Missing(reason), "stage_one_bits_per_dim": Missing(reason)}
+        return {**out, "log_density_stage_one": Missing(reason), "log_density_stage_one_bits_per_dim": Missing(reason)}
     first = discrete_log_likelihood(stage_one, dims, levels)
-    return {**out, "stage_one_nats": {"mean": first["nats"], "std_error": first["std_error"]},
-            "stage_one_bits_per_dim": first["bits_per_dim"]}
+    return {**out, "log_density_stage_one": {"mean": first["nats"], "std_error": first["std_error"]},
+            "log_density_stage_one_bits_per_dim": first["bits_per_dim"]}

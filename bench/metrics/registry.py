@@ -65,6 +65,11 @@ INPUTS = {i.name: i for i in [
           "images, uniformly dequantised into the unit cube; parts: {name: (N,)} the same of the model's parts "
           "(MS-FLOW: its mixture alone); dims: D, levels: the data's values per dimension",
           needs_points=False),
+    Input("generated_factors", "images", _always,
+          "factors: (N, F) the factor values of `num_points` evaluation images; predicted: (draws, N, F) the domain "
+          "net's reading of the model's images generated from them, one noise draw each (`Model.generate`); or, "
+          "for a model that reads its own code (InfoGAN), own: its `recover_code` of N draws; reader: the domain "
+          "net's accuracy on the real images"),
     Input("factor_groups", "images", _always,
           "variance_codes: (num_variance_estimate, K) codes of random images; train and eval: {codes: (P, B, K) "
           "codes of P groups of `batch_size` images sharing the value of one factor, factor: (P,) that factor} "

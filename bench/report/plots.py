@@ -292,4 +292,7 @@ def write_plots(store, suite, out_dir, models=None, warn=print) -> list[Path]:
         except CorruptArtifact as exc:
             plt.close("all")
             warn(f"warning: figure {name} skipped: {exc} (`msbench run` retrains it)")
+        except NotImplementedError as exc:  # e.g. a reconstruction figure given a model without an encoder
+            plt.close("all")
+            warn(f"warning: figure {name} skipped: {exc}")
     return paths
