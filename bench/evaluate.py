@@ -225,8 +225,9 @@ def _generated_factors(job: _Context, params) -> dict:
             return {"own": {k: v.float().cpu().numpy() if v.is_floating_point() else v.cpu().numpy()
                             for k, v in own.items()}}
         raise NotImplementedError(f"{model.name} generates from no given factor values and reads no code of its own")
-    reader = job.spaces.extractor("domain", job.data, params.feature_seed, params.feature_steps)
     factors = torch.from_numpy(job.factors)
+    model.generate(factors[:1].to(model.device), torch.Generator())  # a setting that cannot says so before the reader is built
+    reader = job.spaces.extractor("domain", job.data, params.feature_seed, params.feature_steps)
     predicted = []
     with torch.no_grad():
         for _ in range(params.draws):

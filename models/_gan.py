@@ -6,6 +6,8 @@ A GAN has no encoder: `encode` and `reconstruct` raise NotImplementedError, so e
 one (MIG, L1/L2, reconstructions' FD) is stored as missing with the reason, never a substitute.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,7 +47,7 @@ def one_hot_factors(factors: torch.Tensor, sizes) -> torch.Tensor:
 
 
 def _finite(value: float, what: str) -> float:
-    if not torch.isfinite(torch.tensor(value)):
+    if not math.isfinite(value):
         raise TrainingDiverged(f"{what} loss became {value}")
     return value
 
@@ -53,16 +55,23 @@ def _finite(value: float, what: str) -> float:
 class GAN(Model):
     """Subclasses build `generator_net` and `discriminator` and implement `real_condition` (what D
     and G condition on for a real batch), `fake` (G's images for a condition, with any code it drew)
-    and `discriminate`; InfoGAN adds `auxiliary_loss`."""
+    and `discriminate`; InfoGAN adds `auxiliary_loss`, which both updates minimise (Chen et al. 2016,
+    eq. 5: the discriminator's side through its shared layers and Q, the generator's through G).
+
+    `num_params` counts what generates (G and any stage it builds on), not the discriminator, which
+    only trains it."""
 
     test_checks = TEST_CHECKS - {"loss_decreases"}  # adversarial losses do not fall steadily
 
-    def generator_parameters(self):
-        return self.generator_net.parameters()
+    def discriminator_parameters(self):
+        return self.discriminator.parameters()
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.generator_net.parameters())
 
     def optimizers(self, budget) -> list:
-        return [torch.optim.Adam(self.discriminator.parameters(), lr=budget.learning_rate, betas=DCGAN_BETAS),
-                torch.optim.Adam(self.generator_parameters(), lr=budget.learning_rate, betas=DCGAN_BETAS)]
+        return [torch.optim.Adam(self.discriminator_parameters(), lr=budget.learning_rate, betas=DCGAN_BETAS),
+                torch.optim.Adam(self.generator_net.parameters(), lr=budget.learning_rate, betas=DCGAN_BETAS)]
 
     def real_condition(self, x, index=None):
         raise NotImplementedError
@@ -86,6 +95,9 @@ class GAN(Model):
         d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
                   + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
         d_value = _finite(d_loss.item(), "discriminator")
+        auxiliary = self.auxiliary_loss(fake.detach(), drawn)
+        if auxiliary is not None:  # the discriminator's side of the code's loss: its shared layers and Q
+            d_loss = d_loss + auxiliary
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()

@@ -1,12 +1,17 @@
 """InfoGAN (Chen et al. 2016), the paper's unsupervised GAN baseline (appendix G.2, Figure 30).
 
 G(code, z) with a categorical code (`categories` values, one-hot) and `continuous` uniform codes in
-[-1, 1] beside the noise z; an auxiliary head Q on the discriminator's features reads the code back,
-and the generator and Q minimise the variational bound on -I(code; G(code, z)): the categorical
-code's cross-entropy plus `info_weight` times the continuous codes' Gaussian negative log-likelihood
-with unit variance (a squared error; Chen et al. section 5 and appendix C, lambda = 1 for discrete
-codes). The generator is disentanglement-lib's deconv decoder, the discriminator DCGAN's
-(models/_gan.py); Q is one dense layer on the discriminator's features, trained with the generator.
+[-1, 1] beside the noise z; an auxiliary head Q on the discriminator's features reads the code back.
+Both updates minimise the variational bound on -I(code; G(code, z)) (Chen et al. eq. 5): the
+categorical code's cross-entropy plus `info_weight` times the continuous codes' Gaussian negative
+log-likelihood with unit variance (a squared error; section 5 and appendix C, lambda = 1 for
+discrete codes); the discriminator's update trains its shared layers and Q on it, the generator's
+trains G. The generator is disentanglement-lib's deconv decoder, the discriminator DCGAN's
+(models/_gan.py); Q is one dense layer on the discriminator's features.
+
+Q reads through the discriminator's batch norm: in training with each fake batch's statistics, in
+`recover_code` (evaluation) with its running ones, an average over real and fake batches, which can
+read a little worse than training did.
 """
 
 from dataclasses import dataclass
@@ -51,8 +56,8 @@ class InfoGAN(GAN):
         self.discriminator = Discriminator(channels, size, config.discriminator_width)
         self.q_head = nn.Linear(self.discriminator.feature_size, code)
 
-    def generator_parameters(self):
-        return [*self.generator_net.parameters(), *self.q_head.parameters()]
+    def discriminator_parameters(self):
+        return [*self.discriminator.parameters(), *self.q_head.parameters()]
 
     def draw_code(self, n, generator=None, device=None):
         """(categorical values (n,), continuous codes (n, continuous)), from `generator` when given."""

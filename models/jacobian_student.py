@@ -141,8 +141,10 @@ class JacobianStudent(Model):
         self.__dict__["teacher"] = teacher
 
     def num_params(self) -> int:
-        """The student alone: the teacher is not needed once it is trained."""
-        return super().num_params()
+        """The student alone (the teacher is not needed once it is trained), without the small preset's
+        unused log-variance head: an autoencoder's code is the encoder's mean."""
+        unused = self.encoder.logvar if isinstance(self.encoder, ConvEncoder) else None
+        return super().num_params() - (sum(p.numel() for p in unused.parameters()) if unused is not None else 0)
 
     def _code(self, x):
         out = self.encoder(x)

@@ -76,7 +76,7 @@ class MSGAN(GAN):
         self.__dict__["stage_one"] = stage_one
 
     def num_params(self) -> int:
-        """Both stages' parameters, as MS-VAE counts them (the discriminator only trains)."""
+        """G and stage one, as MS-VAE counts both stages (the discriminator only trains, so it is not counted)."""
         return super().num_params() + self.stage().num_params()
 
     # --- training ----------------------------------------------------------------------

@@ -288,6 +288,24 @@ def test_mnist_idx(tmp_path, gz):
     np.testing.assert_array_equal(data.factors[:, 0], labels)
 
 
+def test_mnist_unpadded_with_the_test_split_held_out(tmp_path):
+    (tmp_path / "mnist").mkdir()
+    train, test = pixel_pattern(5, 28, 28, 1)[..., 0], pixel_pattern(3, 28, 28, 1)[..., 0][::-1].copy()
+    for prefix, images, labels in (("train", train, [3, 1, 4, 1, 5]), ("t10k", test, [9, 2, 6])):
+        (tmp_path / "mnist" / f"{prefix}-images-idx3-ubyte").write_bytes(idx_bytes(images))
+        (tmp_path / "mnist" / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(np.array(labels, np.uint8)))
+    data = load("mnist", data_root=tmp_path, pad=False, held_out=True)
+    check_api(data, ("digit",), (10,), (1, 28, 28), 5)
+    np.testing.assert_array_equal(data.images[..., 0], train)
+    held_out, factors = data.held_out_set()
+    np.testing.assert_array_equal(np.round(held_out[:, 0] * 255), test)
+    np.testing.assert_array_equal(factors[:, 0], [9, 2, 6])
+    assert set(data.sample(50, 0)[1][:, 0]) <= {1, 3, 4, 5}  # training draws come from the training split only
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").unlink()  # a missing held-out file names itself
+    with pytest.raises(DataFileError, match="t10k-labels-idx1-ubyte"):
+        load("mnist", data_root=tmp_path, pad=False, held_out=True)
+
+
 def test_mnist_truncated(tmp_path):
     (tmp_path / "mnist").mkdir()
     (tmp_path / "mnist" / "train-images-idx3-ubyte").write_bytes(idx_bytes(pixel_pattern(5, 28, 28, 1)[..., 0])[:-10])

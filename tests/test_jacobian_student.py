@@ -48,4 +48,6 @@ def test_the_paper_preset_is_the_authors_network_at_any_multiple_of_16():
         codes = model.encode(x)
         assert codes["c"].shape == (2, 10) and codes["z"].shape == (2, 5)
         assert model.decode(codes).shape == x.shape
-        assert model.num_params() == sum(p.numel() for p in model.parameters())  # the teacher is not counted
+        teacher_ids = {id(p) for p in teacher.parameters()}
+        assert not teacher_ids & {id(p) for p in model.parameters()}  # neither trained nor saved with the student
+        assert model.num_params() == sum(p.numel() for p in [*model.encoder.parameters(), *model.decoder.parameters()])

@@ -27,6 +27,8 @@ class DigitsParams:
 
     def __post_init__(self):
         require(0 <= self.held_out < 1, "held_out", f"{self.held_out} is not a fraction in [0, 1)")
+        require(self.held_out == 0 or round(self.held_out * 1797) >= 1, "held_out",
+                f"{self.held_out} of the 1,797 digits is no row at all")
 
 
 class Digits(InMemoryImages):

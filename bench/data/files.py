@@ -407,12 +407,15 @@ def read_idx(path: Path, out=None, chunk: int = 1000) -> np.ndarray:
 @dataclass(frozen=True)
 class MNISTParams:
     split: Literal["train", "test"] = "train"
+    pad: bool = True  # 28 -> 32, a multiple of 16 for the conv nets; false keeps the 784 values (MS-FLOW)
+    held_out: bool = False  # the other split's files as held-out rows, never trained on (log-density)
 
 
 class MNIST(FileDataset):
     name = "mnist"
     Params = MNISTParams
-    description = "MNIST from its IDX files (28x28 padded to 32x32; factor: digit)"
+    description = ("MNIST from its IDX files (28x28 padded to 32x32, or as they are with pad: false; factor: digit; "
+                   "held_out: the other split as held-out rows)")
     source = "Get the four IDX files from http://yann.lecun.com/exdb/mnist/ (gzipped or not) into mnist/."
     factor_names = ("digit",)
     factor_sizes = (10,)
@@ -424,18 +427,30 @@ class MNIST(FileDataset):
 
     @classmethod
     def required(cls, root, params):
-        prefix = "train" if params.split == "train" else "t10k"
-        return [cls._path(root, f"{prefix}-images-idx3-ubyte"), cls._path(root, f"{prefix}-labels-idx1-ubyte")]
+        splits = [params.split] + ([{"train": "test", "test": "train"}[params.split]] if params.held_out else [])
+        prefixes = ["train" if split == "train" else "t10k" for split in splits]
+        return [cls._path(root, f"{prefix}-{kind}-ubyte") for prefix in prefixes
+                for kind in ("images-idx3", "labels-idx1")]
 
     def read(self, params):
-        image_path, label_path = self.required(self.root, params)
+        files = self.required(self.root, params)
+        self.images, self.factors = self._split(*files[:2], params.pad)
+        if params.held_out:
+            self.held_out_images, self.held_out_factors = self._split(*files[2:], params.pad)
 
-        def padded(dims):  # 28 -> 32, a multiple of 16 for the conv nets, filled in place
+    def _split(self, image_path, label_path, pad: bool):
+        """One split's images (N, S, S, 1) uint8 and labels (N, 1), filled in place."""
+        found = {}
+
+        def target(dims):
             self._expect(len(dims) == 3 and dims[1:] == (28, 28), image_path, f"holds {list(dims)}, expected (N, 28, 28)")
-            self.images = np.zeros((dims[0], 32, 32, 1), np.uint8)
-            return self.images[:, 2:30, 2:30, 0]
+            side, offset = (32, 2) if pad else (28, 0)
+            found["images"] = np.zeros((dims[0], side, side, 1), np.uint8)
+            return found["images"][:, offset:offset + 28, offset:offset + 28, 0]
 
-        read_idx(image_path, out=padded)
+        read_idx(image_path, out=target)
         labels = read_idx(label_path)
-        self._expect(labels.shape == (len(self.images),), label_path, f"holds {labels.shape}, expected ({len(self.images)},)")
-        self.factors = labels.astype(np.int64)[:, None]
+        count = len(found["images"])
+        self._expect(labels.shape == (count,), label_path, f"holds {labels.shape}, expected ({count},)")
+        self._expect(labels.max(initial=0) < 10, label_path, f"holds label {labels.max(initial=0)}, expected digits 0-9")
+        return found["images"], labels.astype(np.int64)[:, None]

@@ -5,7 +5,8 @@ A supervised generator renders images from known factor values c with several no
 (MS-GAN: G(Y(c), z); CGAN: G(c, z)). An independent reader, the factor heads of the domain feature
 net behind `fd_domain` (trained on the real images only), predicts the factors back, and the score is
 its accuracy against the c that generated each image, averaged over factors, images and draws. The
-reader's own accuracy on real images is its ceiling, kept in the details. A model that reads back its
+reader's own accuracy on the real evaluation images is its ceiling, kept in the details (optimistic
+on a finite dataset, whose images the reader trained on; procedural sets draw new ones). A model that reads back its
 own code instead (InfoGAN's Q head) scores, as `gan_code_recovery`, the accuracy of that reading of
 its categorical code: a different quantity, so a column of its own.
 """

@@ -8,14 +8,17 @@ x = (v + u) / levels with u ~ U[0, 1)^D, and
     log P(v) >= E_u[log p((v + u) / levels)] - D log(levels)
 
 (Theis, van den Oord & Bethge 2016, section 3.1): the discrete log-likelihood the density implies,
-in nats per image; bits per dimension is -log P(v) / (D log 2). One draw of u per image.
+in nats per image; bits per dimension is -log P(v) / (D log 2). One draw of u per image. The
+numbers describe the data as the dataset gives it: on images upsampled or padded for conv nets
+(digits at 16 px, MNIST padded) they count repeated or constant pixels, so use the data as recorded
+(digits `image_size: 8`, MNIST `pad: false`).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from bench.metrics.registry import Missing, metric
+from bench.metrics.registry import METRICS, Missing, metric
 
 
 def discrete_log_likelihood(log_density, dims: int, levels: int) -> dict:
@@ -48,6 +51,11 @@ class LogDensityParams:
                     "*_stage_one*: the same for the model's first stage alone (MS-FLOW's mixture)")
 def score(inputs, params, seed):
     dims, levels = inputs["dims"], inputs["levels"]
+    for name, values in (("log_density", inputs["log_density"]), *inputs["parts"].items()):
+        bad = int((~np.isfinite(values)).sum())
+        if bad:  # a diverged model: no number to report, and the other metrics of the job still run
+            reason = f"{bad} of {len(values)} held-out log-densities ({name}) are not finite"
+            return {output: Missing(reason) for output in METRICS["log_density"].outputs}
     whole = discrete_log_likelihood(inputs["log_density"], dims, levels)
     out = {"log_density": {"mean": whole["nats"], "std_error": whole["std_error"]},
            "log_density_bits_per_dim": whole["bits_per_dim"]}
