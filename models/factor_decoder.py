@@ -70,8 +70,3 @@ class FactorDecoder(Model):
         factors = torch.stack([torch.randint(0, k, (n,)) for k in self.factor_sizes], dim=1)
         return self.generate(factors)
 
-    def random_factors(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """n factor combinations drawn uniformly (CPU generator)."""
-        return torch.stack([torch.randint(0, k, (n,), generator=generator) for k in self.factor_sizes], dim=1)
-
-
