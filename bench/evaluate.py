@@ -256,6 +256,26 @@ def _factor_groups(job: _Context, params) -> dict:
             "num_factors": len(factors), "_details": {"num_points": params.num_variance_estimate}}
 
 
+@collects("series")
+def _series(job: _Context, params) -> dict:
+    """The dataset's held-out rows, their factor values, and the model's posterior means of z and
+    reconstructions of them (decoded from those means: c is observed, so there is nothing to draw)."""
+    data, model = job.data, job.model
+    if not hasattr(data, "held_out_set"):
+        raise NotImplementedError(f"dataset {data.name} holds no rows out of training")
+    rows, values = data.held_out_set()
+    try:
+        encoded = encodings(model, rows)
+    except NotImplementedError as exc:
+        z = recon = Missing(f"{model.name} cannot encode a row: {exc}")
+    else:
+        z = encoded["z"] if "z" in encoded else Missing(f"{model.name} has no latent z beside c")
+        recon = reconstructions(model, rows, protocol="mean")
+    return {"rows": rows, "values": values, "factor_names": data.factor_names, "observed": data.observed_factors,
+            "hidden": data.hidden_factors, "z": z, "reconstructions": recon,
+            "trajectory_start": len(data.observed_factors), "_details": {"num_points": len(rows)}}
+
+
 def _normalised(data, frame):
     """A table in section 6.2's normalised space (the transform fitted on D_train, clipped to [0, 1])."""
     return pd.DataFrame(data.transform(frame, clip=True), columns=frame.columns)

@@ -12,8 +12,9 @@ from bench.cache import ArtifactCache
 from bench.data import load
 from conftest import zoo_model
 
-DATA = {"images": load("dsprites", image_size=32), "tables": load("credit", n_rows=600, test_fraction=0.25)}
-BATCH = {"images": 32, "tables": 64}
+DATA = {"images": load("dsprites", image_size=32), "tables": load("credit", n_rows=600, test_fraction=0.25),
+        "series": load("pendulum", rows=300, held_out=20)}
+BATCH = {"images": 32, "tables": 64, "series": 32}
 CASES = [(name, kind) for name, cls in sorted(zoo.registry().items()) for kind in sorted(cls.supports)]
 
 
@@ -37,7 +38,7 @@ def trained(name: str, kind: str):
 
 def items(kind: str, n: int, seed: int = 0) -> torch.Tensor:
     data = DATA[kind]
-    if kind == "images":
+    if kind in ("images", "series"):
         return torch.from_numpy(data.sample(n, seed)[0])
     return torch.from_numpy(data.transform(data.test[seed * n:(seed + 1) * n]))
 

@@ -96,7 +96,7 @@ def test_every_dataset_declares_the_api():
 
     for name, cls in DATASETS.items():
         assert cls.description and cls.kind in {"images", "tables", "series"}
-        if cls.kind == "images":
+        if cls.kind in ("images", "series"):
             assert len(cls.factor_names) == len(cls.factor_sizes)
         else:  # continuous factors: named, but no discrete grid for MIG or factor classifiers
             assert cls.factor_names and cls.factor_sizes == ()

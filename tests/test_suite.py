@@ -132,7 +132,7 @@ def test_plot_declarations_ask_for_known_capabilities():
     assert {"score_vs_beta", "traversals", "paper_tables"} <= set(declared)
     for info in declared.values():
         assert info.needs is None or info.needs in zoo.CAPABILITIES, info.name
-        assert info.description and info.kinds <= {"images", "tables"}, info.name
+        assert info.description and info.kinds <= {"images", "tables", "series"}, info.name
 
 
 ODD = [

@@ -10,7 +10,10 @@ uses; None: all) and `sample(n, seed) -> (images, factors)`: images are float32 
 one factor's value, the others uniform: the FactorVAE score's groups; refused, NotImplementedError,
 where the factors are not a complete grid); those held in memory add `every_image()`. Procedural sets need no file; the
 others read the files users already have (`files.py`), under the data root. Table datasets (kind
-"tables", `credit.py`) add `train` and `test` frames, `categorical` and the fitted `transform`.
+"tables", `credit.py`) add `train` and `test` frames, `categorical` and the fitted `transform`. Series
+datasets (kind "series", `pendulum.py`) hold rows of observed factors and a trajectory, and add
+`observed_factors`, `hidden_factors`, `targets_of(index)` (a multi-stage model's paired targets) and
+`held_out_set() -> (rows, factor values)`.
 """
 
 from bench.config import build, close_names
@@ -19,12 +22,13 @@ from bench.data.digits import Digits
 from bench.data.dsprites import DSprites
 from bench.data.files import (ROOT_ENV, Cars3D, CelebA, DataFileError, DSpritesFile, FileDataset, MNIST, MPI3DReal,
                               MPI3DRealistic, MPI3DToy, Shapes3D, SmallNORB, data_root)
+from bench.data.pendulum import Pendulum
 from bench.data.textured import TexturedObjects
 
 __all__ = ["DATASETS", "DataFileError", "ROOT_ENV", "UnknownDataset", "availability", "data_root", "get", "load"]
 
 DATASETS = {cls.name: cls for cls in [DSprites, TexturedObjects, Digits, DSpritesFile, Shapes3D, Cars3D, SmallNORB,
-                                      MPI3DToy, MPI3DRealistic, MPI3DReal, CelebA, MNIST, Credit]}
+                                      MPI3DToy, MPI3DRealistic, MPI3DReal, CelebA, MNIST, Credit, Pendulum]}
 
 
 class UnknownDataset(KeyError):

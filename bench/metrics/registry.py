@@ -39,7 +39,7 @@ class Input:
     """One kind of input the evaluator collects (`bench.evaluate` implements each by name)."""
 
     name: str
-    kind: Literal["images", "tables"]  # the kind of dataset it is collected from
+    kind: Literal["images", "tables", "series"]  # the kind of dataset it is collected from
     needs_factors: Callable  # params -> whether it needs the dataset's ground-truth factors
     description: str
     needs_points: bool = True  # drawn from `num_points` evaluation images: the metric's Params must have it
@@ -74,6 +74,12 @@ INPUTS = {i.name: i for i in [
           "variance_codes: (num_variance_estimate, K) codes of random images; train and eval: {codes: (P, B, K) "
           "codes of P groups of `batch_size` images sharing the value of one factor, factor: (P,) that factor} "
           "(the dataset's `sample_with_fixed_factor`); num_factors", needs_points=False),
+    Input("series", "series", _always,
+          "rows: (N, D) the dataset's held-out rows (never trained on), values: (N, F) their factor values, "
+          "factor_names, observed and hidden: the indices of the factors a row carries and of those it does "
+          "not; z: (N, |Z|) the posterior means of z and reconstructions: (N, D) the rows decoded from them "
+          "(each a Missing with the reason where the model has none); trajectory_start: where a row's "
+          "observed factors end", needs_points=False),
     Input("tables", "tables", _never,
           "train, test: the real tables; synthetic: a D_test-sized generated table (`rows`); categorical; "
           "normalise: frame -> section 6.2's normalised frame", needs_points=False),

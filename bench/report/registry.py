@@ -29,8 +29,8 @@ PLOTS: dict[str, PlotInfo] = {}
 
 def plot(*, name: str, kinds: set, needs: str | None = None):
     """Declare the decorated function as figure `name` (its docstring is the description)."""
-    if not kinds or not set(kinds) <= {"images", "tables"}:
-        raise ValueError(f"plot {name!r}: kinds must be a non-empty subset of images, tables")
+    if not kinds or not set(kinds) <= {"images", "tables", "series"}:
+        raise ValueError(f"plot {name!r}: kinds must be a non-empty subset of images, tables, series")
 
     def register(draw):
         other = PLOTS.get(name)
