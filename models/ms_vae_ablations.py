@@ -239,6 +239,10 @@ class MSVAEZC(Model):
             p.requires_grad_(False)
         self.__dict__["z_stage"] = stage
 
+    def num_params(self) -> int:
+        """Stage two plus its Z stage, as MS-VAE counts its stage one."""
+        return super().num_params() + self.stage("z_stage").num_params()
+
     def _z(self, x):
         with torch.no_grad():
             return self.stage("z_stage").encode(x)["c"]  # the first stage's posterior mean

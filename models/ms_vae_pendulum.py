@@ -164,6 +164,10 @@ class MSVAEPendulum(Model):
                 p.requires_grad_(False)
             self.__dict__[slot] = stage
 
+    def num_params(self) -> int:
+        """The VAE plus its two stages, as MS-VAE counts its stage one."""
+        return super().num_params() + sum(self.stage(slot).num_params() for slot in self.requires)
+
     def y1(self, c):
         """Ŷ1 (n, T) of observed (L, b) (n, 2), through the frozen stages one and two."""
         with torch.no_grad():
@@ -204,13 +208,3 @@ class MSVAEPendulum(Model):
         c = torch.stack([torch.from_numpy(grid)[torch.randint(0, len(grid), (n,))] for grid in self.observed_grids], 1)
         return self.decode({"c": c.to(self.device), "z": torch.randn(n, self.config.z_dim, device=self.device)})
 
-    @torch.no_grad()
-    def traverse_z(self, x, dim, values):
-        """For each row, decode its (L, b) with z[dim] set to each value: (n, len(values), 2 + T)."""
-        codes = self.encode(x)
-        rows = []
-        for value in values:
-            z = codes["z"].clone()
-            z[:, dim] = value
-            rows.append(self.decode({**codes, "z": z}))
-        return torch.stack(rows, dim=1)

@@ -74,19 +74,25 @@ def _trained(steps: int, hidden: int, seed: int = 0):
     model = cls(build(cls.Config, {"hidden": hidden}), data.data_shape)
     model.prepare(data)
     model.attach(stages)
+    before = {slot: {k: v.clone() for k, v in stage.state_dict().items()} for slot, stage in stages.items()}
     model.fit(data, budget, seed=seed, progress=False)
-    return model, stages, data
+    return model, stages, data, before
 
 
 def test_z_learns_the_mass_it_never_sees():
     """Appendix D, Figure 24: z of the residual tracks the mass, and not L or b (a short run)."""
-    model, stages, data = _trained(steps=2000, hidden=256)  # about 40 s on 2 cores
+    model, stages, data, before = _trained(steps=2000, hidden=256)  # about 40 s on 2 cores
+    for slot, stage in stages.items():  # stage three's training leaves the stages as they were
+        assert all(torch.equal(before[slot][k], v) for k, v in stage.state_dict().items()), slot
     rows, values = data.held_out_set()
     with torch.no_grad():
         y0 = stages["undamped"].predict(torch.from_numpy(rows[:, :1]))
-    assert y0.shape == (300, 100)
-    true_y0 = simulate(values[:, 0], 0.0, 1.0)
+        y1 = stages["damped"].predict(torch.from_numpy(rows[:, 1:2]), torch.from_numpy(simulate(values[:, 0], 0.0, 1.0)
+                                                                                       .astype(np.float32)))
+    assert y0.shape == y1.shape == (300, 100)
+    true_y0, true_y1 = simulate(values[:, 0], 0.0, 1.0), simulate(values[:, 0], values[:, 1], 1.0)
     assert np.mean((y0.numpy() - true_y0) ** 2) < 0.05 * true_y0.var()  # stage one learnt L -> Y0
+    assert np.mean((y1.numpy() - true_y1) ** 2) < 0.05 * true_y1.var()  # stage two learnt (b, Y0) -> Y1
     records = {r["metric_id"]: r for r in evaluate(model, data, [MetricSpec("hidden_correlation", {}),
                                                                  MetricSpec("series_l2", {})], seed=0)}
     assert records["hidden_correlation"]["value"] > 0.9, records["hidden_correlation"]
@@ -122,3 +128,21 @@ def test_a_model_without_z_gets_a_missing_correlation_and_still_an_l2():
     assert "no latent z" in records["hidden_correlation"]["missing_reason"]
     rows, _ = data.held_out_set()
     assert records["series_l2"]["value"] == pytest.approx(float(np.mean(rows[:, 2:].astype(np.float64) ** 2)), rel=1e-6)
+
+
+def test_a_cached_stage_predicts_what_the_trained_one_did(tmp_path):
+    from bench.cache import ArtifactCache
+
+    data = load("pendulum", rows=100, held_out=10)
+    cls = zoo.get("pendulum_damped")
+    torch.manual_seed(0)
+    stage = cls(build(cls.Config, {"hidden": 16}), data.data_shape)
+    stage.prepare(data)
+    stage.fit(data, Budget(steps=5, batch_size=16), seed=0, progress=False)
+    ArtifactCache(tmp_path).save("k", stage, {"spec": 1}, [])
+    torch.manual_seed(1)
+    clone = cls(build(cls.Config, {"hidden": 16}), data.data_shape)
+    ArtifactCache(tmp_path).load_into("k", clone)
+    b, y0 = torch.rand(4, 1), torch.rand(4, 100)
+    with torch.no_grad():
+        torch.testing.assert_close(clone.predict(b, y0), stage.predict(b, y0), rtol=0, atol=0)

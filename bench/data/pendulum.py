@@ -12,10 +12,12 @@ is a factor for scoring only. Each row also has the paired training targets of a
 451-453): Y0, the undamped trajectory of the same L (b = 0, m = 1), and Y1, the damped one of the
 same L and b with m = 1 (`targets_of`).
 
-`held_out` rows are never trained on. As in the authors' Figure 24, their masses come from a finer
-grid, 30 values evenly spaced over [0.1, 2.0] (most of them unseen in training), so that a latent's
-correlation with m is measured on masses the model has not seen; `held_out_set` gives their rows and
-factor values (float, in physical units).
+`held_out` rows are drawn apart from the training rows. As in the authors' Figure 24, their masses come from
+a finer grid, 30 values evenly spaced over [0.1, 2.0], so that a latent's correlation with m is
+measured mostly on masses the model has not seen: 28 of the 30 are not training masses (0.1 and 2.0
+are, so a held-out row at those masses can repeat a training trajectory). They are drawn from a
+stream of their own ([seed, 1]), so they do not change with `rows`. `held_out_set` gives their rows
+and factor values (float, in physical units).
 
 The integrator is classical fourth-order Runge-Kutta, 10 sub-steps per 0.1 s, vectorised over
 rows: it agrees with scipy's `solve_ivp` at tight tolerances (rtol 1e-11) to 1e-6 rad. The authors'
@@ -97,9 +99,9 @@ class Pendulum:
         length, damping = self.values[:, 0], self.values[:, 1]
         self.y0 = simulate(length, 0.0, 1.0).astype(np.float32)
         self.y1 = simulate(length, damping, 1.0).astype(np.float32)
-        held = np.stack([LENGTHS[rng.integers(0, len(LENGTHS), params.held_out)],
-                         DAMPINGS[rng.integers(0, len(DAMPINGS), params.held_out)],
-                         HELD_OUT_MASSES[rng.integers(0, len(HELD_OUT_MASSES), params.held_out)]], axis=1)
+        held_rng = np.random.default_rng([params.seed, 1])
+        held = np.stack([grid[held_rng.integers(0, len(grid), params.held_out)]
+                         for grid in (LENGTHS, DAMPINGS, HELD_OUT_MASSES)], axis=1)
         self.held_out_values, self.held_out_series = held, self._rows(held)
         self._on_device = {}
 

@@ -75,7 +75,7 @@ INPUTS = {i.name: i for i in [
           "codes of P groups of `batch_size` images sharing the value of one factor, factor: (P,) that factor} "
           "(the dataset's `sample_with_fixed_factor`); num_factors", needs_points=False),
     Input("series", "series", _always,
-          "rows: (N, D) the dataset's held-out rows (never trained on), values: (N, F) their factor values, "
+          "rows: (N, D) the dataset's held-out rows (drawn apart from the training rows), values: (N, F) their factor values, "
           "factor_names, observed and hidden: the indices of the factors a row carries and of those it does "
           "not; z: (N, |Z|) the posterior means of z and reconstructions: (N, D) the rows decoded from them "
           "(each a Missing with the reason where the model has none); trajectory_start: where a row's "

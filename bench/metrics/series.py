@@ -37,6 +37,12 @@ def multiple_correlation(z, factor) -> float:
     return float(np.sqrt(np.clip(explained, 0.0, 1.0)))
 
 
+def _spearman(a, b) -> float:
+    """|Spearman's rank correlation|, 0 where one side is constant (scipy gives NaN)."""
+    value = spearmanr(a, b).correlation
+    return abs(float(value)) if np.isfinite(value) else 0.0
+
+
 @dataclass(frozen=True)
 class SeriesParams:
     pass
@@ -55,7 +61,7 @@ def score_correlation(inputs, params, seed):
     values, names = inputs["values"], inputs["factor_names"]
     hidden = {names[i]: multiple_correlation(z, values[:, i]) for i in inputs["hidden"]}
     observed = {names[i]: multiple_correlation(z, values[:, i]) for i in inputs["observed"]}
-    ranks = {names[i]: abs(float(spearmanr(z[:, 0], values[:, i]).correlation)) for i in inputs["hidden"]}
+    ranks = {names[i]: _spearman(z[:, 0], values[:, i]) for i in inputs["hidden"]}
     return {"hidden_correlation": {"mean": float(np.mean(list(hidden.values()))), "per_factor": hidden,
                                    "spearman_first_z": ranks},
             "z_observed_correlation": {"mean": max(observed.values()), "per_factor": observed}}

@@ -49,12 +49,12 @@ def pendulum_traversals(frame, out: Path, models=None) -> list[Path]:
                 simulated = np.concatenate([settings[:, :OBSERVED], real], axis=1).astype(np.float32)
                 drawn = model.reconstruct(torch.from_numpy(simulated).to(model.device))
             shown = ", ".join(f"{v:g}" for v in grid)
-            _lines(axes[2 * r, col], real, "tab:blue", f"{name}: simulator, {factor} = {shown}")
-            _lines(axes[2 * r + 1, col], drawn[:, OBSERVED:].cpu().numpy(), "tab:red", f"{name}: model")
+            _lines(axes[2 * r, col], real, "tab:blue", f"simulator: {factor} = {shown}")
+            _lines(axes[2 * r + 1, col], drawn[:, OBSERVED:].cpu().numpy(), "tab:red", "model")
+        axes[2 * r, 0].set_ylabel(f"{name}\nθ (rad)", fontsize=8)
+        axes[2 * r + 1, 0].set_ylabel(f"{name}\nθ (rad)", fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("step (0.1 s)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("θ (rad)")
     fig.suptitle(f"Held-out row: L = {length:g}, b = {damping:g}, m = {mass:.2f}", fontsize=10)
     return [save_figure(fig, out / "pendulum_traversals.png")]
 
@@ -73,7 +73,7 @@ def mass_correlation(frame, out: Path, models=None) -> list[Path]:
         model = models.load(key)
         with torch.no_grad():
             z = model.encode(torch.from_numpy(rows).to(model.device))["z"].cpu().numpy()
-        best = max(range(z.shape[1]), key=lambda d: abs(np.corrcoef(z[:, d], values[:, hidden])[0, 1]))
+        best = max(range(z.shape[1]), key=lambda d: multiple_correlation(z[:, d], values[:, hidden]))
         ax.scatter(z[:, best], values[:, hidden], s=6, alpha=0.6)
         ax.set(xlabel=f"posterior mean of z{best}", ylabel=models.data.factor_names[hidden],
                title=f"{name}: R = {multiple_correlation(z, values[:, hidden]):.3f}")
