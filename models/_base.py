@@ -5,7 +5,6 @@ the data kinds it `supports` and the upstream stages it `requires`. Subclasses
 implement `training_loss` and the encode/decode pair; `fit` is shared.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +39,26 @@ TEST_CHECKS = frozenset({"shapes", "loss_decreases", "round_trip", "deterministi
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
+
+
+# how often `fit` reads the losses on the host to check them (at most: also at every log step). A
+# read waits for the device, so not every step; a diverged model wastes at most this many steps.
+CHECK_EVERY = 50
+
+
+def _check_finite(unchecked: list, steps: int) -> None:
+    """Raise TrainingDiverged for the first of `unchecked` (step, loss, parts) whose loss or a part
+    is NaN or inf, naming the step and the part (one host read for them all)."""
+    device = unchecked[0][1].device
+    values = [[loss, *parts.values()] for _, loss, parts in unchecked]
+    bad = torch.stack([torch.stack([~torch.isfinite(torch.as_tensor(v, device=device)) for v in row]) for row in values])
+    if not bool(bad.any()):
+        return
+    row = int(bad.any(dim=1).nonzero()[0])
+    column = int(bad[row].nonzero()[0])
+    step, value = unchecked[row][0], float(values[row][column])
+    what = "loss" if column == 0 else f"{list(unchecked[row][2])[column - 1]} loss"
+    raise TrainingDiverged(f"{what} became {value} at step {step} of {steps}")
 
 
 @dataclass(frozen=True)
@@ -92,7 +111,8 @@ class Model(torch.nn.Module):
         raise NotImplementedError(f"{self.name} builds on no upstream stage")
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """(loss, parts) for one batch. A model whose `uses_index` is true is also given
+        """(loss, parts) for one batch, parts as detached 0-d tensors (never `.item()`: reading a value
+        on the host waits for the device every step). A model whose `uses_index` is true is also given
         `index=`: each image's index in the dataset (its factor-grid index for procedural sets)."""
         raise NotImplementedError
 
@@ -129,18 +149,16 @@ class Model(torch.nn.Module):
         rate (a GAN returns one per network)."""
         return [torch.optim.Adam(self.parameters(), lr=budget.learning_rate)]
 
-    def training_step(self, x: torch.Tensor, optimizers: list, **batch) -> tuple[float, dict]:
-        """One update on batch x: (loss value, parts). The loss is checked before anything is updated:
-        NaN or inf raises TrainingDiverged. A model that alternates updates (a GAN) overrides this."""
+    def training_step(self, x: torch.Tensor, optimizers: list, **batch) -> tuple[torch.Tensor, dict]:
+        """One update on batch x: (loss, parts), detached tensors left on the device: `fit` checks them
+        for NaN and inf every few steps, without a host sync per step. A model that alternates
+        updates (a GAN) overrides this."""
         loss, parts = self.training_loss(x, **batch)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise TrainingDiverged(f"loss became {value}")
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return value, parts
+        return loss.detach(), parts
 
     # --- shared behaviour --------------------------------------------------------------
     @classmethod
@@ -190,14 +208,19 @@ class Model(torch.nn.Module):
         return torch.stack(rows, dim=1)
 
     def fit(self, data, budget: Budget, seed: int, progress: bool = True, desc: str = "") -> list[dict]:
-        """Train on batches drawn from `data`; return the loss log (one entry per log step).
+        """Train on batches drawn from `data`; return the loss log (one entry per log step: the mean
+        loss since the last entry, and the last step's parts).
 
-        Raises TrainingDiverged, naming the step, as soon as the loss is NaN or inf.
+        The losses stay on the device: the host reads them once every CHECK_EVERY steps (and at each
+        log step), so a GPU never waits for it. A NaN or inf loss or part raises TrainingDiverged at
+        that check, naming the exact step it first appeared and the part; the weights updated since
+        are then never used (nothing is cached).
         """
         rng = np.random.default_rng(seed)
         optimizers = self.optimizers(budget)
         log_every = max(1, budget.steps // 100)
-        log, running = [], []
+        check_every = min(log_every, CHECK_EVERY)
+        log, running, unchecked = [], [], []
         self.train()
         bar = tqdm(range(1, budget.steps + 1), desc=desc or self.name, disable=None if progress else True,  # None: off when not a terminal
                    leave=False, dynamic_ncols=True, unit="step")
@@ -208,14 +231,15 @@ class Model(torch.nn.Module):
                 batch = {"index": index}
             else:
                 x, batch = data.batch(budget.batch_size, rng, self.device), {}
-            try:
-                value, parts = self.training_step(x, optimizers, **batch)
-            except TrainingDiverged as exc:
-                raise TrainingDiverged(f"{exc} at step {step} of {budget.steps}") from None
-            running.append(value)
+            loss, parts = self.training_step(x, optimizers, **batch)
+            running.append(loss)
+            unchecked.append((step, loss, parts))
+            if step % check_every == 0 or step == budget.steps:
+                _check_finite(unchecked, budget.steps)
+                unchecked = []
             if step % log_every == 0 or step == budget.steps:
-                log.append({"step": step, "loss": float(np.mean(running)),
-                            **{k: float(v) for k, v in parts.items()}})
+                values = torch.stack(running).double().cpu().numpy()  # the float32 losses, as the host saw them
+                log.append({"step": step, "loss": float(np.mean(values)), **{k: float(v) for k, v in parts.items()}})
                 bar.set_postfix(loss=f"{log[-1]['loss']:.2f}", refresh=False)
                 running = []
         self.eval()

@@ -75,7 +75,7 @@ class BetaTCVAE(Model):
         kl = gaussian_kl(mean, logvar).mean()
         tc = total_correlation(z, mean, logvar)
         loss = reconstruction + kl + (self.config.beta - 1.0) * tc
-        return loss, {"reconstruction": reconstruction.item(), "kl": kl.item(), "tc": tc.item()}
+        return loss, {"reconstruction": reconstruction.detach(), "kl": kl.detach(), "tc": tc.detach()}
 
     @torch.no_grad()
     def encode(self, x, c_noise=None):

@@ -16,4 +16,4 @@ class BetaVAE(BetaTCVAE):
         c = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         reconstruction = self.reconstruction_loss(self.decoder(c), x)
         kl = gaussian_kl(mean, logvar).mean()
-        return reconstruction + self.config.beta * kl, {"reconstruction": reconstruction.item(), "kl": kl.item()}
+        return reconstruction + self.config.beta * kl, {"reconstruction": reconstruction.detach(), "kl": kl.detach()}

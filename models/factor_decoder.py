@@ -48,7 +48,7 @@ class FactorDecoder(Model):
             raise ValueError("factor_decoder needs each image's dataset index (Model.fit passes it)")
         factors = torch.from_numpy(self.factors_of(index)).to(x.device)
         reconstruction = self.reconstruction_loss(self.decoder(one_hot_factors(factors, self.factor_sizes)), x)
-        return reconstruction, {"reconstruction": reconstruction.item()}
+        return reconstruction, {"reconstruction": reconstruction.detach()}
 
     def encode(self, x, c_noise=None):
         raise NotImplementedError("factor_decoder reads no images: its c is the dataset's factors")

@@ -170,8 +170,8 @@ class JacobianStudent(Model):
         xcov = torch.linalg.matrix_norm(cross) / len(x)
         c = self.config
         loss = reconstruction + c.lambda_y * latent + c.lambda_jac * jacobian + c.lambda_xcov * xcov
-        return loss, {"reconstruction": reconstruction.item(), "latent": latent.item(),
-                      "jacobian": jacobian.item(), "xcov": xcov.item()}
+        return loss, {"reconstruction": reconstruction.detach(), "latent": latent.detach(),
+                      "jacobian": jacobian.detach(), "xcov": xcov.detach()}
 
     @torch.no_grad()
     def encode(self, x, c_noise=None):

@@ -135,7 +135,7 @@ class MSFlow(Model):
             if self.config.y_from == "sample":
                 y = y + self.component_variances[k].sqrt() * torch.randn_like(y)
         nll = -self.flow(y).log_prob(flat).mean()
-        return nll, {"nll": nll.item()}
+        return nll, {"nll": nll.detach()}
 
     # --- the model ---------------------------------------------------------------------
     def log_density(self, x):

@@ -237,7 +237,7 @@ class MSVAE(Model):
         logits = self.generator(y_input, z)
         reconstruction = self.reconstruction_loss(logits, x)
         kl = gaussian_kl(mean, logvar).mean()
-        return reconstruction + self.config.kl_weight * kl, {"reconstruction": reconstruction.item(), "kl": kl.item()}
+        return reconstruction + self.config.kl_weight * kl, {"reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
     @torch.no_grad()
     def encode(self, x, c_noise=None):

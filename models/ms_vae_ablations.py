@@ -103,7 +103,7 @@ class MSVAEC(MSVAE):
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         reconstruction = self.reconstruction_loss(self.generator(codes["c"], z), x)
         kl = gaussian_kl(mean, logvar).mean()
-        return reconstruction + self.config.kl_weight * kl, {"reconstruction": reconstruction.item(), "kl": kl.item()}
+        return reconstruction + self.config.kl_weight * kl, {"reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
     @torch.no_grad()
     def decode(self, codes):
@@ -178,7 +178,7 @@ class BetaVAEZ(Model):
         reconstruction = self.reconstruction_loss(self._render(c, z), x)
         kl_c, kl_z = gaussian_kl(c_mean, c_logvar).mean(), gaussian_kl(z_mean, z_logvar).mean()
         loss = reconstruction + self.config.beta * kl_c + kl_z
-        return loss, {"reconstruction": reconstruction.item(), "kl_c": kl_c.item(), "kl_z": kl_z.item()}
+        return loss, {"reconstruction": reconstruction.detach(), "kl_c": kl_c.detach(), "kl_z": kl_z.detach()}
 
     @torch.no_grad()
     def encode(self, x, c_noise=None):
@@ -252,7 +252,7 @@ class MSVAEZC(Model):
         c = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         reconstruction = self.reconstruction_loss(self.decoder(torch.cat([c, self._z(x)], 1)), x)
         kl = gaussian_kl(mean, logvar).mean()
-        return reconstruction + self.config.beta * kl, {"reconstruction": reconstruction.item(), "kl": kl.item()}
+        return reconstruction + self.config.beta * kl, {"reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
     @torch.no_grad()
     def encode(self, x, c_noise=None):

@@ -75,7 +75,7 @@ class _Stage(Model):
             raise ValueError(f"{self.name} needs each row's dataset index (Model.fit passes it)")
         y0, y1 = (torch.from_numpy(t).to(x.device) for t in self.targets_of(index))
         loss = F.mse_loss(self.fit_prediction(x, y0), self.target(y0, y1))
-        return loss, {"mse": loss.item()}
+        return loss, {"mse": loss.detach()}
 
 
 class PendulumUndamped(_Stage):
@@ -189,7 +189,7 @@ class MSVAEPendulum(Model):
         nll = (0.5 * ((self.decoder(torch.cat([y1, z], 1)) - theta) / scale) ** 2
                + math.log(scale) + 0.5 * math.log(2 * math.pi)).sum(1).mean()
         kl = 0.5 * (variance + mean ** 2 - 1 - variance.log()).sum(1).mean()
-        return nll + kl, {"nll": nll.item(), "kl": kl.item()}
+        return nll + kl, {"nll": nll.detach(), "kl": kl.detach()}
 
     @torch.no_grad()
     def encode(self, x, c_noise=None):

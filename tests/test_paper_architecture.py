@@ -90,7 +90,7 @@ def test_big_beta_tcvae_weighs_tc_by_its_beta():
     torch.manual_seed(0)
     loss, parts = model.training_loss(torch.rand(16, *shape).round())
     assert parts["tc"] != 0
-    assert loss.item() == pytest.approx(parts["reconstruction"] + parts["kl"] + 3.0 * parts["tc"], rel=1e-5)
+    assert loss.item() == pytest.approx(float(parts["reconstruction"] + parts["kl"] + 3.0 * parts["tc"]), rel=1e-5)
 
 
 def test_big_beta_tcvae_matches_a_parameter_target():
