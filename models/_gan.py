@@ -6,7 +6,6 @@ A GAN has no encoder: `encode` and `reconstruct` raise NotImplementedError, so e
 one (MIG, L1/L2, reconstructions' FD) is stored as missing with the reason, never a substitute.
 """
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
