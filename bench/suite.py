@@ -403,6 +403,10 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds, max_jobs
         if params is None:
             continue
         entry_budget = _check_budget(check, entry.get("budget"), f"{where}.budget", budget)
+        if entry_budget.precision not in cls.precisions:
+            check.add(f"{where}.budget.precision", f"{shown(name)} trains in {', '.join(sorted(cls.precisions))} only, "
+                                                   f"not {entry_budget.precision}")
+            continue
         entries.append((where, cls, label, params, entry_budget))
 
     # count before expanding: a sweep grid can be far too large to build
@@ -421,7 +425,7 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds, max_jobs
             config = build(cls.Config, point)
             resolved = dataclasses.asdict(config)
             sweep = {k: resolved[k] for k, v in params.items() if isinstance(v, list)}
-            upstream = _check_upstream(check, cls, config, f"{where}.params", data_kind)
+            upstream = _check_upstream(check, cls, config, f"{where}.params", data_kind, budget)
             if upstream is None:
                 break
             for seed in seeds:
@@ -442,7 +446,7 @@ def _check_models(check, value, dataset_spec, data_kind, budget, seeds, max_jobs
     return jobs
 
 
-def _check_upstream(check, cls, config, where: str, data_kind) -> dict | None:
+def _check_upstream(check, cls, config, where: str, data_kind, budget) -> dict | None:
     """{slot: (class, resolved params)} for the stages a model builds on, or None if invalid."""
     import models as zoo
 
@@ -458,6 +462,9 @@ def _check_upstream(check, cls, config, where: str, data_kind) -> dict | None:
             return None
         if data_kind is not None and data_kind not in up.supports:
             check.add(where, f"{slot}: {name!r} cannot handle {data_kind} data")
+            return None
+        if budget.precision not in up.precisions:
+            check.add(where, f"{slot}: {name!r} trains in {', '.join(sorted(up.precisions))} only, not {budget.precision}")
             return None
         problems = param_problems(up.Config, params)
         for key, message in problems:

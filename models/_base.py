@@ -5,6 +5,7 @@ the data kinds it `supports` and the upstream stages it `requires`. Subclasses
 implement `training_loss` and the encode/decode pair; `fit` is shared.
 """
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +86,7 @@ class Model(torch.nn.Module):
     supports: frozenset = frozenset({"images"})
     requires: tuple = ()  # upstream stages (registry names) this model builds on
     capabilities: frozenset = frozenset()  # a subset of CAPABILITIES
+    precisions: frozenset = frozenset({"fp32", "bf16"})  # the budget precisions its training honours
     # for the shared conformance test: a tiny config (params of Config), the steps of its
     # loss-decrease check, and the checks that apply (TEST_CHECKS)
     test_config: dict = {}
@@ -144,6 +146,13 @@ class Model(torch.nn.Module):
         `bench.metrics.log_density`: {"log_density": (n,), and any stage's own, e.g. "stage_one": (n,)}."""
         raise NotImplementedError(f"{self.name} has no exact density")
 
+    def autocast(self):
+        """The context the training forward passes run in: bfloat16 autocast when the budget being
+        trained asks for `precision: bf16`, else nothing."""
+        if self.__dict__.get("precision", "fp32") == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def optimizers(self, budget: Budget) -> list:
         """The optimizers `training_step` updates with: one Adam over every parameter at the budget's
         rate (a GAN returns one per network)."""
@@ -153,7 +162,8 @@ class Model(torch.nn.Module):
         """One update on batch x: (loss, parts), detached tensors left on the device: `fit` checks them
         for NaN and inf every few steps, without a host sync per step. A model that alternates
         updates (a GAN) overrides this."""
-        loss, parts = self.training_loss(x, **batch)
+        with self.autocast():
+            loss, parts = self.training_loss(x, **batch)
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -225,6 +235,7 @@ class Model(torch.nn.Module):
         bar = tqdm(range(1, budget.steps + 1), desc=desc or self.name, disable=None if progress else True,  # None: off when not a terminal
                    leave=False, dynamic_ncols=True, unit="step")
         self.__dict__["fit_seed"] = seed  # what index-derived noise is seeded with (not saved: derived)
+        self.__dict__["precision"] = budget.precision  # what `autocast` reads while training
         for step in bar:
             if self.uses_index:
                 x, index = data.batch(budget.batch_size, rng, self.device, with_index=True)
@@ -242,5 +253,6 @@ class Model(torch.nn.Module):
                 log.append({"step": step, "loss": float(np.mean(values)), **{k: float(v) for k, v in parts.items()}})
                 bar.set_postfix(loss=f"{log[-1]['loss']:.2f}", refresh=False)
                 running = []
+        self.__dict__["precision"] = "fp32"  # evaluation runs in float32
         self.eval()
         return log

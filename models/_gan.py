@@ -80,26 +80,28 @@ class GAN(Model):
     def training_step(self, x, optimizers, **batch):
         """One discriminator update on a real and a fake batch, then one generator update."""
         d_optimizer, g_optimizer = optimizers
-        with torch.no_grad():
-            condition = self.real_condition(x, **batch)
-        fake, drawn = self.fake(condition, len(x))
-        real_logit, fake_logit = self.discriminate(x, condition), self.discriminate(fake.detach(), condition)
-        d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
-                  + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
-        d_value = d_loss.detach()
-        auxiliary = self.auxiliary_loss(fake.detach(), drawn)
-        if auxiliary is not None:  # the discriminator's side of the code's loss: its shared layers and Q
-            d_loss = d_loss + auxiliary
+        with self.autocast():  # the forward passes (bfloat16 under `precision: bf16`); updates outside
+            with torch.no_grad():
+                condition = self.real_condition(x, **batch)
+            fake, drawn = self.fake(condition, len(x))
+            real_logit, fake_logit = self.discriminate(x, condition), self.discriminate(fake.detach(), condition)
+            d_loss = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+                      + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+            d_value = d_loss.detach()
+            auxiliary = self.auxiliary_loss(fake.detach(), drawn)
+            if auxiliary is not None:  # the discriminator's side of the code's loss: its shared layers and Q
+                d_loss = d_loss + auxiliary
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()
-        logit = self.discriminate(fake, condition)
-        g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))  # non-saturating
-        parts = {"discriminator": d_value, "generator": g_loss.detach()}
-        auxiliary = self.auxiliary_loss(fake, drawn)
-        if auxiliary is not None:
-            parts["auxiliary"] = auxiliary.detach()
-            g_loss = g_loss + auxiliary
+        with self.autocast():
+            logit = self.discriminate(fake, condition)
+            g_loss = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))  # non-saturating
+            parts = {"discriminator": d_value, "generator": g_loss.detach()}
+            auxiliary = self.auxiliary_loss(fake, drawn)
+            if auxiliary is not None:
+                parts["auxiliary"] = auxiliary.detach()
+                g_loss = g_loss + auxiliary
         g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         g_optimizer.step()

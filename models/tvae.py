@@ -63,6 +63,7 @@ class TVAE(TableModel, Model):
     name = "tvae"
     Config = TVAEConfig
     capabilities = frozenset({"sample", "traverse"})
+    precisions = frozenset({"fp32"})  # ctgan's own training loop
     test_config = {"latent_dim": 3, "width": 16}
     test_steps = 150
     description = "TVAE from the ctgan package (Xu et al. 2019), latent means exposed"
@@ -94,6 +95,8 @@ class TVAE(TableModel, Model):
 
     def fit(self, data, budget, seed: int, progress: bool = True, desc: str = "") -> list[dict]:
         """ctgan's training for as many epochs as the budget's steps x batch size covers of D_train."""
+        if budget.precision not in self.precisions:
+            raise ValueError(f"tvae trains with ctgan's own loop, in float32 only; got precision {budget.precision}")
         train, categorical = self.table
         epochs = max(1, math.ceil(budget.steps * budget.batch_size / len(train)))
         synth = self._synthesizer(budget.batch_size, epochs)
