@@ -174,7 +174,8 @@ class Store:
     def _open(self, readonly: bool, any_version: bool = False) -> None:
         check = self.db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
-            raise StoreError(f"results store {self.path} is damaged (quick_check: {check[:200]}); {RECOVER}")
+            said = " ".join(str(check).split())[:200]  # one line: SQLite's report can span several
+            raise StoreError(f"results store {self.path} is damaged (quick_check: {said}); {RECOVER}")
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -237,7 +238,7 @@ class Store:
     def check(self) -> str:
         """Full integrity check: 'ok' or SQLite's description of the damage."""
         rows = [r[0] for r in self.db.execute("PRAGMA integrity_check")]
-        return "ok" if rows == ["ok"] else "; ".join(rows)
+        return "ok" if rows == ["ok"] else "; ".join(" ".join(str(r).split()) for r in rows)  # one line
 
     def backup(self, target) -> Path:
         """A consistent copy of the store (safe while a run writes to it), verified after writing."""
