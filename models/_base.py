@@ -109,8 +109,17 @@ class Model(torch.nn.Module):
         transform back to table units). Nothing for image models."""
 
     def attach(self, upstream: dict) -> None:
-        """Receive the trained upstream models, {slot: model}, before training or loading."""
-        raise NotImplementedError(f"{self.name} builds on no upstream stage")
+        """Receive the trained upstream models, {slot: model}, before training or loading: each slot of
+        `requires` is frozen (eval mode, no gradients) and kept outside the module tree, so that it is
+        neither trained nor saved with this model; `stage(slot)` gives it back."""
+        if not self.requires:
+            raise NotImplementedError(f"{self.name} builds on no upstream stage")
+        for slot in self.requires:
+            stage = upstream[slot]
+            stage.eval()
+            for p in stage.parameters():
+                p.requires_grad_(False)
+            self.__dict__[slot] = stage
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """(loss, parts) for one batch, parts as detached 0-d tensors (never `.item()`: reading a value

@@ -133,13 +133,6 @@ class JacobianStudent(Model):
             self.decoder = DeconvDecoder(data_shape, config.latent_size)
         self.__dict__["teacher"] = None  # kept out of the module tree: not trained, not saved here
 
-    def attach(self, upstream: dict) -> None:
-        teacher = upstream["teacher"]
-        teacher.eval()
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        self.__dict__["teacher"] = teacher
-
     def num_params(self) -> int:
         """The student alone (the teacher is not needed once it is trained), without the small preset's
         unused log-variance head: an autoencoder's code is the encoder's mean."""

@@ -68,13 +68,6 @@ class MSGAN(GAN):
     def prepare(self, data) -> None:
         self.__dict__["factors_of"] = getattr(data, "factors_of", None)
 
-    def attach(self, upstream: dict) -> None:
-        stage_one = upstream["stage_one"]
-        stage_one.eval()
-        for p in stage_one.parameters():
-            p.requires_grad_(False)
-        self.__dict__["stage_one"] = stage_one
-
     def num_params(self) -> int:
         """G and stage one, as MS-VAE counts both stages (the discriminator only trains, so it is not counted)."""
         return super().num_params() + self.stage().num_params()

@@ -182,13 +182,6 @@ class MSVAE(Model):
             self.generator = Generator(data_shape, config.z_dim, config.width, config.modulation == "spatial")
         self.__dict__["stage_one"] = None  # kept out of the module tree: not trained, not saved here
 
-    def attach(self, upstream: dict) -> None:
-        stage_one = upstream["stage_one"]
-        stage_one.eval()
-        for p in stage_one.parameters():
-            p.requires_grad_(False)
-        self.__dict__["stage_one"] = stage_one
-
     def _stage_one(self):
         if self.stage_one is None:
             raise RuntimeError("MS-VAE needs its trained stage one: call attach() first")

@@ -232,13 +232,6 @@ class MSVAEZC(Model):
         self.encoder = ConvEncoder(data_shape, config.latent_dim)
         self.decoder = DeconvDecoder(data_shape, config.latent_dim + config.z_dim)
 
-    def attach(self, upstream: dict) -> None:
-        stage = upstream["z_stage"]
-        stage.eval()
-        for p in stage.parameters():
-            p.requires_grad_(False)
-        self.__dict__["z_stage"] = stage
-
     def num_params(self) -> int:
         """Stage two plus its Z stage, as MS-VAE counts its stage one."""
         return super().num_params() + self.stage("z_stage").num_params()

@@ -156,14 +156,6 @@ class MSVAEPendulum(Model):
             raise ValueError(f"{self.name} needs a dataset with observed factor grids (pendulum); {data.name} has none")
         self.__dict__["observed_grids"] = [np.asarray(grids[i], dtype=np.float32) for i in data.observed_factors]
 
-    def attach(self, upstream: dict) -> None:
-        for slot in self.requires:
-            stage = upstream[slot]
-            stage.eval()
-            for p in stage.parameters():
-                p.requires_grad_(False)
-            self.__dict__[slot] = stage
-
     def num_params(self) -> int:
         """The VAE plus its two stages, as MS-VAE counts its stage one."""
         return super().num_params() + sum(self.stage(slot).num_params() for slot in self.requires)
