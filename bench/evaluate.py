@@ -259,7 +259,15 @@ def _factor_groups(job: _Context, params) -> dict:
 @collects("series")
 def _series(job: _Context, params) -> dict:
     """The dataset's held-out rows, their factor values, and the model's posterior means of z and
-    reconstructions of them (decoded from those means: c is observed, so there is nothing to draw)."""
+    reconstructions of them (decoded from those means: c is observed, so there is nothing to draw);
+    collected once per job, for every series metric."""
+    if "series" not in job.memo:
+        job.memo["series"] = _collect_series(job)
+    collected = job.memo["series"]
+    return {**collected, "_details": dict(collected["_details"])}  # copies: evaluate pops from both
+
+
+def _collect_series(job: _Context) -> dict:
     data, model = job.data, job.model
     if not hasattr(data, "held_out_set"):
         raise NotImplementedError(f"dataset {data.name} holds no rows out of training")

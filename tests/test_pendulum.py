@@ -97,7 +97,7 @@ def test_z_learns_the_mass_it_never_sees():
                                                                  MetricSpec("series_l2", {})], seed=0)}
     assert records["hidden_correlation"]["value"] > 0.9, records["hidden_correlation"]
     assert records["z_observed_correlation"]["value"] < 0.1
-    assert records["hidden_correlation"]["details"]["num_points"] == 300
+    assert records["hidden_correlation"]["details"]["num_points"] == records["series_l2"]["details"]["num_points"] == 300
     # z carries what Y1 cannot: the reconstruction beats Y1 alone (the trajectory at m = 1)
     with torch.no_grad():
         y1 = model.y1(torch.from_numpy(rows[:, :2])).numpy()
@@ -112,8 +112,10 @@ class Observer(zoo.Model):
     def __init__(self):
         super().__init__(None, (102,))
         self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.encoded = 0
 
     def encode(self, x, c_noise=None):
+        self.encoded += len(x)
         return {"c": x[:, :2]}
 
     def decode(self, codes):
@@ -122,8 +124,10 @@ class Observer(zoo.Model):
 
 def test_a_model_without_z_gets_a_missing_correlation_and_still_an_l2():
     data = load("pendulum", rows=50, held_out=30)
-    records = {r["metric_id"]: r for r in evaluate(Observer(), data, [MetricSpec("hidden_correlation", {}),
-                                                                      MetricSpec("series_l2", {})], seed=0)}
+    model = Observer()
+    records = {r["metric_id"]: r for r in evaluate(model, data, [MetricSpec("hidden_correlation", {}),
+                                                                 MetricSpec("series_l2", {})], seed=0)}
+    assert model.encoded == 2 * 30  # the rows encoded once, and once more to reconstruct: shared by both metrics
     assert records["hidden_correlation"]["value"] is None
     assert "no latent z" in records["hidden_correlation"]["missing_reason"]
     rows, _ = data.held_out_set()

@@ -10,16 +10,15 @@ catches a real slowdown only. The two loops are timed in alternation, the best o
 `tox -e bench`.
 """
 
-import math
 import time
 
-import numpy as np
 import pytest
 import torch
 
 import models as zoo
 from bench.budget import Budget
 from bench.data import load
+from test_training_loop import eager_loop  # the loop research code writes, as the equivalence test has it
 
 STEPS, BATCH = 300, 64  # fit logs and checks every 3 steps here (every 50 from 5,000 steps)
 ROUNDS = 3
@@ -39,19 +38,6 @@ def _model(data):
     return model
 
 
-def _eager(model, data, budget: Budget, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    (optimizer,) = model.optimizers(budget)
-    model.train()
-    for _ in range(budget.steps):
-        loss, parts = model.training_loss(data.batch(budget.batch_size, rng, model.device))
-        if not math.isfinite(loss.item()) or not all(math.isfinite(float(v)) for v in parts.values()):
-            raise RuntimeError("diverged")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-
 def _best(run, repeat: int = 3) -> float:
     times = []
     for seed in range(repeat):
@@ -65,10 +51,10 @@ def test_fit_step_against_the_eager_step(benchmark, data):
     torch.set_num_threads(2)
     budget = Budget(steps=STEPS, batch_size=BATCH)
     model = _model(data)
-    _eager(model, data, Budget(steps=3, batch_size=BATCH), 0)  # warm up the allocator and the kernels
+    eager_loop(model, data, Budget(steps=3, batch_size=BATCH), 0)  # warm up the allocator and the kernels
     eager, fitted = [], []
     for _ in range(ROUNDS):  # interleaved, so that drifts of the machine's speed hit both alike
-        eager.append(_best(lambda seed: _eager(model, data, budget, seed), repeat=1))
+        eager.append(_best(lambda seed: eager_loop(model, data, budget, seed), repeat=1))
         fitted.append(_best(lambda seed: model.fit(data, budget, seed=seed, progress=False), repeat=1))
     eager, fitted = min(eager), min(fitted)
     benchmark.pedantic(model.fit, args=(data, budget), kwargs={"seed": 0, "progress": False}, rounds=1, iterations=1)
