@@ -175,6 +175,15 @@ class ArtifactCache:
         except (OSError, ValueError) as exc:
             raise CorruptArtifact(f"cached artifact {folder}: {LOSSES} cannot be read: {exc}") from exc
 
+    def training_mode(self, key: str) -> str | None:
+        """How the artifact was trained, as its manifest records it: "alone" or "ensemble of N"
+        ("alone" for artifacts from before ensembles); None without a readable manifest."""
+        try:
+            record = json.loads((self.path(key) / MANIFEST).read_text()).get("trained_on") or {}
+        except (OSError, ValueError, AttributeError):
+            return None
+        return record.get("training", "alone")
+
     def set_aside(self, key: str) -> Path | None:
         """Move a corrupt artifact out of the way (kept for inspection) so it can be retrained;
         None when another run moved it first."""

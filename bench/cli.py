@@ -65,12 +65,13 @@ def _open_store(path, readonly=False, any_version=False):
 def cmd_run(args) -> int:
     from bench.cache import ArtifactCache, CacheError
     from bench.provenance import set_threads
-    from bench.runner import DeviceError, resolve_device, run_suite
+    from bench.runner import DeviceError, resolve_device, resolve_ensemble_size, run_suite
     from bench.store import Claims
 
     suite = _load_or_exit(args.suite, args.max_jobs)
     try:
         device = resolve_device(args.device)
+        ensemble_size = resolve_ensemble_size(args.ensemble_size, device)
     except DeviceError as exc:
         raise Refused(f"msbench run: {exc}") from None
     if args.threads < 1:
@@ -87,13 +88,15 @@ def cmd_run(args) -> int:
         raise Refused(str(exc)) from None
     _writable_folder(Path(args.out) / suite.name, "leaderboard folder")
     store = _open_store(args.store)
-    print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device} ({args.threads} CPU threads); "
+    print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device} ({args.threads} CPU threads"
+          + (f", batched ensembles of up to {ensemble_size}" if ensemble_size > 1 else "") + "); "
           f"store {args.store}, cache {args.cache}",
           file=sys.stderr)
     claims = Claims(store)
     try:
         summary = run_suite(suite, store, cache, device, progress=not args.no_progress,
-                            fid_weights=args.fid_weights, data=data, claims=claims, command=sys.argv)
+                            fid_weights=args.fid_weights, data=data, claims=claims, command=sys.argv,
+                            ensemble_size=ensemble_size)
     except KeyboardInterrupt:
         print("interrupted: finished jobs are stored; run the same command again to resume", file=sys.stderr)
         return 130
@@ -431,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
                    help=f"CPU threads for training and scoring (default {DEFAULT_THREADS}, whatever the core "
                         "count: scores move with it, and it is recorded with every run)")
+    p.add_argument("--ensemble-size", default="auto", metavar="N",
+                   help="the most jobs that differ only in seed and loss weights trained together as one batched "
+                        "ensemble; 1 trains each alone; auto (default): 64 on a GPU, 1 on the CPU, where a batched "
+                        "ensemble is slower than training one model after another (README, Batched ensembles)")
     p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bars")
     p.add_argument("--fresh", action="store_true",

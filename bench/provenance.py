@@ -142,7 +142,8 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def training_record(device: str) -> dict:
-    """What a trained artifact keeps about its training: the code version and the kernel path
-    (not the full package list, which the run rows keep)."""
-    return {**machine(device), "code": code_version()}
+def training_record(device: str, training: str = "alone") -> dict:
+    """What a trained artifact keeps about its training: the code version, the kernel path (not the
+    full package list, which the run rows keep) and whether it trained `alone` or in a batched
+    ensemble (`ensemble of N`), which moves float32 results as another kernel path does."""
+    return {**machine(device), "code": code_version(), "training": training}

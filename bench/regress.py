@@ -97,7 +97,7 @@ def make_baseline(suite, frame, code: dict, environment: dict) -> dict:
     return {"format": FORMAT, "suite": suite.name, "code": code, "lock": code.get("lock"), "runs": run_ids,
             "device": environment.get("device"), "device_kind": environment.get("device_kind"),
             "cpu_capability": environment.get("cpu_capability"), "threads": environment.get("threads"),
-            "cells": rows}
+            "training": environment.get("training"), "cells": rows}
 
 
 def floors() -> dict:
@@ -109,10 +109,12 @@ def floors() -> dict:
 
 def run_environment(runs: list) -> dict:
     """The environment the runs recorded (the first that has one): what matters is where the
-    scores were made, not where the comparison runs."""
+    scores were made, not where the comparison runs. "training": how the runs' models were trained,
+    every mode that occurs ("alone", "ensemble of N"), sorted."""
     for run in runs:
         if run.get("environment"):
-            return json.loads(run["environment"])
+            modes = sorted({json.loads(r["environment"]).get("training") or "alone" for r in runs if r.get("environment")})
+            return {**json.loads(run["environment"]), "training": modes}
     kinds = {"cuda" if (r.get("device") or "").startswith("cuda") else "cpu" for r in runs if r.get("device")}
     return {"device_kind": kinds.pop() if len(kinds) == 1 else None}
 
@@ -164,6 +166,12 @@ def compare(baseline: dict, frame, runs: list, environment: dict, floors: dict, 
         if then is not None and here is not None and then != here and not allow_device_change:
             result.problems.append(f"the baseline ran with {what} {then}, this run with {here}: scores move with "
                                    "the kernel path (README, Determinism); pass --allow-device-change to compare")
+    then, here = baseline.get("training"), environment.get("training")
+    if exact and then is not None and here is not None and then != here and not allow_device_change:
+        # batched ensembles sum in another order than one model alone: like another kernel path
+        result.problems.append(f"the baseline's models were trained {' and '.join(then)}, this run's "
+                               f"{' and '.join(here)}: with --exact that moves scores as the kernel path does "
+                               "(README, Batched ensembles); pass --allow-device-change to compare")
     now = cells(frame)
     by_output = {}
     for cell in baseline["cells"]:

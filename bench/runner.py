@@ -21,7 +21,7 @@ from bench.evaluate import evaluate
 from bench.features import FeatureSpaces
 from bench.provenance import code_version, environment
 from bench.store import Store
-from bench.trained import UpstreamFailed, obtain_model
+from bench.trained import UpstreamFailed, obtain_model, plan_ensembles, train_ensembles
 
 
 class DeviceError(ValueError):
@@ -42,6 +42,24 @@ def resolve_device(name: str) -> str:
             raise DeviceError(f"--device {name}: no such GPU (this machine has {torch.cuda.device_count()})")
         return name
     raise DeviceError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N")
+
+
+# `--ensemble-size auto`: on a GPU the issue's target size; on the CPU none, where a batched ensemble trains
+# slower than its members one after another (tests/benchmarks/test_bench_ensemble.py)
+AUTO_ENSEMBLE = {"cuda": 64, "cpu": 1}
+
+
+def resolve_ensemble_size(value, device: str) -> int:
+    """`--ensemble-size`: 'auto' (AUTO_ENSEMBLE for the device's kind) or a whole number of at least 1."""
+    if value == "auto":
+        return AUTO_ENSEMBLE["cuda" if device.startswith("cuda") else "cpu"]
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 1:
+        raise DeviceError(f"--ensemble-size {value!r}: expected auto or a whole number of at least 1")
+    return size
 
 
 def _clock(seconds: float) -> str:
@@ -76,7 +94,8 @@ def _check_artifact(cache: ArtifactCache, key: str, log) -> None:
 
 
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
-              out=None, fid_weights=None, data=None, claims=None, poll: float = 1.0, command=None) -> RunSummary:
+              out=None, fid_weights=None, data=None, claims=None, poll: float = 1.0, command=None,
+              ensemble_size: int = 1) -> RunSummary:
     """One run (invocation) of `suite`, under a new run id in the store (`command`: its argv,
     recorded). With `cache.fresh`, no stored score is reused either: every job is scored again.
 
@@ -89,12 +108,13 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
     run_id = store.begin(suite.name, cache.fresh, command)
     tqdm.write(f"run {run_id}" + (" (fresh: reusing no stored score or cached artifact)" if cache.fresh else ""),
                file=out)
-    _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, claims, poll, summary)
+    _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, claims, poll, summary, ensemble_size)
     store.end(_now())  # an interrupted or killed run keeps finished NULL
     return summary
 
 
-def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, claims, poll, summary) -> None:
+def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, claims, poll, summary,
+              ensemble_size=1) -> None:
     wanted = suite.score_specs
     version, machine = code_version(), environment(device)
     data = data if data is not None else datasets.load(suite.dataset["name"], **suite.dataset["params"])
@@ -113,7 +133,7 @@ def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, cla
         store.start(suite.name, job, machine, version, _now())
         phase = "train"
         try:
-            model, reused, train_seconds = obtain_model(job, data, cache, device, progress, log, claims)
+            model, reused, train_seconds = obtain_model(job, data, cache, device, progress, log, claims, ensembled)
             phase = "evaluate"
             start = time.perf_counter()
             scores = evaluate(model, data, suite.metrics, job.seed, eval_samples, spaces)
@@ -129,16 +149,23 @@ def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, cla
             if not isinstance(exc, (zoo.TrainingDiverged, UpstreamFailed)):
                 tqdm.write("".join(traceback.format_exception(exc)[-3:]).rstrip(), file=out)
             return
-        store.finish(suite.name, job.key, scores, model.num_params(), reused, train_seconds, eval_seconds, _now())
+        training = cache.training_mode(job.key)
+        store.finish(suite.name, job.key, scores, model.num_params(), reused, train_seconds, eval_seconds, _now(),
+                     training=training)
         summary.ok += 1
         job_seconds.append(train_seconds + eval_seconds)
         shown = " ".join(f"{s['metric_id'].split('[')[0]}={s['value']:.4g}" for s in scores if s["value"] is not None)
         missing = sum(s["value"] is None for s in scores)
         shown += f" ({missing} not applicable, see the leaderboard)" if missing else ""
-        how = "reused" if reused else f"trained in {train_seconds:.1f}s"
+        how = "reused" if reused else f"trained in {train_seconds:.1f}s" + (
+            f" (its share of an {training})" if training and training != "alone" else "")
         eta = sum(job_seconds) / len(job_seconds) * (len(suite.jobs) - index)
         log(f"{how}, evaluated in {eval_seconds:.1f}s: {shown} "
             f"(suite {_clock(time.perf_counter() - suite_start)} elapsed, ~{_clock(eta)} left)")
+
+    # jobs that can train together do so first, as batched ensembles; each is then scored as any job is
+    groups = plan_ensembles([job for _, job in pending if not done(job)], cache, ensemble_size)
+    ensembled = train_ensembles(groups, data, cache, device, progress, lambda m: tqdm.write(m, file=out), claims)
 
     while pending:
         deferred = []

@@ -289,7 +289,9 @@ class Store:
                  json.dumps(environment, sort_keys=True), started))
 
     def finish(self, suite: str, job_key: str, scores: list[dict], n_params: int, reused: bool,
-               train_seconds: float, eval_seconds: float, finished: str) -> None:
+               train_seconds: float, eval_seconds: float, finished: str, training: str | None = None) -> None:
+        """`training`: how the job's model was trained ("alone", "ensemble of N"; its artifact's record),
+        added to the row's environment beside the kernel path."""
         with self.db:  # one transaction: scores and status land together
             for s in scores:
                 self.db.execute(
@@ -302,6 +304,9 @@ class Store:
                 "UPDATE runs SET status='ok', phase=NULL, error=NULL, n_params=?, reused=?, train_seconds=?,"
                 " eval_seconds=?, finished=? WHERE suite=? AND job_key=? AND run_id=?",
                 (n_params, int(reused), train_seconds, eval_seconds, finished, suite, job_key, self.run_id))
+            if training is not None:
+                self.db.execute("UPDATE runs SET environment=json_set(environment, '$.training', ?) "
+                                "WHERE suite=? AND job_key=? AND run_id=?", (training, suite, job_key, self.run_id))
 
     def fail(self, suite: str, job_key: str, phase: str, error: str, finished: str) -> None:
         with self.db:

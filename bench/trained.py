@@ -4,6 +4,7 @@ load through `CachedModels`. Sits between the cache and the runner: it imports t
 cache, and nothing that depends on it.
 """
 
+import math
 import time
 
 import torch
@@ -11,7 +12,9 @@ import torch
 import models as zoo
 from bench.cache import ArtifactCache, CorruptArtifact
 from bench.config import build
+from bench.naming import canonical_json
 from bench.provenance import training_record
+from models._ensemble import can_ensemble, fit_ensemble, member_generator
 
 
 class UpstreamFailed(RuntimeError):
@@ -36,20 +39,29 @@ def build_model(job, data, device: str, upstream: dict):
     return model
 
 
-def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, log, claims=None) -> tuple:
+def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, log, claims=None,
+                 ensembled=None) -> tuple:
     """The trained model for `job`: from the cache when present, else trained and cached.
     Upstream stages (e.g. MS-VAE's stage one) are obtained first, the same way, and attached.
     A damaged artifact is set aside (kept for inspection) and trained again. With `claims`
     (runs sharing a store), a model that another run is training now is waited for, not
-    trained twice.
+    trained twice. `ensembled`: what `train_ensembles` gave, {key: (model, seconds) or the
+    exception that stopped that member}; a job found there is taken from it (once).
 
-    Returns (model, reused, train_seconds); train_seconds counts this job's own training only.
+    Returns (model, reused, train_seconds); train_seconds counts this job's own training only
+    (an ensemble member's: the ensemble's time over its members).
     """
+    if ensembled and job.key in ensembled:
+        outcome = ensembled.pop(job.key)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome[0], False, outcome[1]
     upstream = {}
     for slot, stage in job.upstream:
         stage_log = lambda message, slot=slot, stage=stage: log(f"{slot} {stage.model}: {message}")  # noqa: E731
         try:
-            upstream[slot], reused, seconds = obtain_model(stage, data, cache, device, progress, stage_log, claims)
+            upstream[slot], reused, seconds = obtain_model(stage, data, cache, device, progress, stage_log, claims,
+                                                           ensembled)
         except Exception as exc:
             raise UpstreamFailed(f"{slot} {stage.display} failed: {type(exc).__name__}: {exc}") from exc
         if not reused:
@@ -81,19 +93,87 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
         start = time.perf_counter()
         losses = model.fit(data, job.budget, seed=job.seed, progress=progress, desc=job.display)
         seconds = time.perf_counter() - start
-        cache.save(job.key, model, job.spec, losses, trained_on=training_record(device))
+        cache.save(job.key, model, job.spec, losses, trained_on=training_record(device, "alone"))
     finally:
         if claims is not None:
             claims.release(claim)
     return model, False, seconds
 
 
+def plan_ensembles(jobs, cache: ArtifactCache, size: int) -> list[list]:
+    """Groups of two or more jobs (among `jobs` and the stages they build on) that are not trained yet and
+    may train together as one batched ensemble: one model class that can (`can_ensemble`), the same config
+    apart from its loss weights, the same data, budget (fp32) and code, no upstream stage. Each group is
+    split into near-equal parts of at most `size`; `size` 1 plans none."""
+    if size < 2:
+        return []
+    alike = {}
+    for job in _all_jobs(jobs).values():
+        cls = zoo.get(job.model)
+        if not can_ensemble(cls) or job.upstream or job.budget.precision != "fp32" or cache.has(job.key):
+            continue
+        fixed = {name: value for name, value in job.params.items() if name not in cls.ensemble_weights}
+        spec = {**job.spec, "params": fixed, "seed": None}
+        alike.setdefault(canonical_json(spec), []).append(job)
+    groups = []
+    for members in alike.values():
+        parts = math.ceil(len(members) / size)
+        groups.extend(members[i::parts] for i in range(parts))
+    return [group for group in groups if len(group) > 1]
+
+
+def train_ensembles(groups, data, cache: ArtifactCache, device: str, progress: bool, log, claims=None) -> dict:
+    """Train each group of `plan_ensembles` as one batched ensemble (models/_ensemble.py) and cache each
+    member as its own job's artifact, recorded as trained in an ensemble. Returns {key: (model, seconds)
+    or the exception that stopped that member} for `obtain_model`. With `claims`, members another run is
+    training are left to it; a group left with fewer than two trains nothing here."""
+    outcome = {}
+    for group in groups:
+        mine = group if claims is None else [job for job in group if claims.acquire(f"artifact/{job.key}") is None]
+        try:
+            ready = [job for job in mine if not cache.has(job.key)]  # another run may have saved it meanwhile
+            if len(ready) > 1:
+                outcome.update(_train_group(ready, data, cache, device, progress, log))
+        finally:
+            for job in mine if claims is not None else ():
+                claims.release(f"artifact/{job.key}")
+    return outcome
+
+
+def _train_group(group, data, cache, device, progress, log) -> dict:
+    names = ", ".join(job.display for job in group)
+    members, generators = [], []
+    try:
+        for job in group:
+            members.append(build_model(job, data, device, {}))
+            generators.append(member_generator(device))  # the state training alone would draw from
+        start = time.perf_counter()
+        results = fit_ensemble(members, generators, data, group[0].budget, [job.seed for job in group], progress,
+                               desc=group[0].label)
+    except Exception as exc:  # noqa: BLE001 - every member fails with it; the rest of the suite goes on
+        log(f"ensemble of {len(group)} ({names}) failed: {type(exc).__name__}: {exc}")
+        return {job.key: exc for job in group}
+    seconds = (time.perf_counter() - start) / len(group)
+    record = training_record(device, f"ensemble of {len(group)}")
+    trained = {}
+    for job, model, result in zip(group, members, results):
+        if isinstance(result, BaseException):
+            trained[job.key] = result
+        else:
+            cache.save(job.key, model, job.spec, result, trained_on=record)
+            trained[job.key] = (model, seconds)
+    log(f"trained {sum(not isinstance(r, BaseException) for r in results)} of {len(group)} as one batched "
+        f"ensemble in {seconds * len(group):.1f}s: {names}")
+    return trained
+
+
 def _all_jobs(jobs) -> dict:
     """{key: job} of `jobs` and every upstream stage they build on."""
     found = {}
     for job in jobs:
-        found[job.key] = job
-        found.update(_all_jobs(stage for _, stage in job.upstream))
+        found.setdefault(job.key, job)  # a suite job that is also a stage keeps its own name
+        for key, stage in _all_jobs(stage for _, stage in job.upstream).items():
+            found.setdefault(key, stage)
     return found
 
 

@@ -92,6 +92,12 @@ class Model(torch.nn.Module):
     test_config: dict = {}
     test_steps: int = 60
     test_checks: frozenset = TEST_CHECKS
+    # Batched ensembles (models/_ensemble.py): None, this model trains alone only; else the config fields that
+    # are scalar loss weights, which may differ between the members of one ensemble (every other field must
+    # match). Only a model whose training is the shared `training_step` over `training_loss`, with every
+    # random draw taken through `noise_like`, may declare it: the conformance test checks each member
+    # against the same job trained alone.
+    ensemble_weights: tuple | None = None
 
     def __init__(self, config, data_shape: tuple):
         super().__init__()
@@ -128,6 +134,12 @@ class Model(torch.nn.Module):
         raise NotImplementedError
 
     uses_index = False  # True: training_loss needs each image's dataset index (see above)
+
+    def noise_like(self, t: torch.Tensor) -> torch.Tensor:
+        """Standard-normal noise of t's shape for training_loss: from the global generator alone, or,
+        in a batched ensemble, the member's own draws, fed in by the ensemble's step."""
+        feed = self.__dict__.get("noise_feed")
+        return torch.randn_like(t) if feed is None else feed(t)
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p(x | logits) summed over an item's values, mean over the batch: Bernoulli, as

@@ -59,6 +59,7 @@ class BetaTCVAE(Model):
     name = "beta_tcvae"
     Config = BetaTCVAEConfig
     capabilities = frozenset({"sample", "traverse", "elbo"})
+    ensemble_weights = ("beta",)
     test_config = {"latent_dim": 4}
     description = "beta-TCVAE, disentanglement-lib's conv architecture (stage one of MS-VAE)"
 
@@ -69,7 +70,7 @@ class BetaTCVAE(Model):
 
     def training_loss(self, x):
         mean, logvar = self.encoder(x)
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        z = mean + self.noise_like(mean) * torch.exp(0.5 * logvar)
         logits = self.decoder(z)
         reconstruction = self.reconstruction_loss(logits, x)
         kl = gaussian_kl(mean, logvar).mean()

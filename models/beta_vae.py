@@ -13,7 +13,7 @@ class BetaVAE(BetaTCVAE):
 
     def training_loss(self, x):
         mean, logvar = self.encoder(x)
-        c = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        c = mean + self.noise_like(mean) * torch.exp(0.5 * logvar)
         reconstruction = self.reconstruction_loss(self.decoder(c), x)
         kl = gaussian_kl(mean, logvar).mean()
         return reconstruction + self.config.beta * kl, {"reconstruction": reconstruction.detach(), "kl": kl.detach()}
