@@ -64,6 +64,15 @@ class ArtifactCache:
         self.root, self.fresh = Path(root), fresh
         self._saved = set()
 
+    @property
+    def saved(self) -> frozenset:
+        """The keys this object saved (or adopted): all a fresh cache shows."""
+        return frozenset(self._saved)
+
+    def adopt(self, keys) -> None:
+        """Count `keys` as saved by this run (another process of it saved them: a worker's artifacts)."""
+        self._saved |= set(keys)
+
     def path(self, key: str) -> Path:
         return self.root / key
 

@@ -69,11 +69,15 @@ def cmd_run(args) -> int:
     from bench.store import Claims
 
     suite = _load_or_exit(args.suite, args.max_jobs)
+    from bench.workers import DevicesError, resolve_devices
+
     try:
-        device = resolve_device(args.device)
+        devices = resolve_devices(args.devices) if args.devices else [resolve_device(args.device)]
+        device = devices[0]
         ensemble_size = resolve_ensemble_size(args.ensemble_size, device)
-    except DeviceError as exc:
+    except (DeviceError, DevicesError) as exc:
         raise Refused(f"msbench run: {exc}") from None
+    workers = {"devices": devices, "threads": args.threads, "data_root": args.data_root} if len(devices) > 1 else None
     if args.threads < 1:
         raise Refused(f"msbench run: --threads {args.threads}: must be at least 1")
     set_threads(args.threads)  # fixed, not the core count: the thread count moves scores (README)
@@ -88,7 +92,7 @@ def cmd_run(args) -> int:
         raise Refused(str(exc)) from None
     _writable_folder(Path(args.out) / suite.name, "leaderboard folder")
     store = _open_store(args.store)
-    print(f"suite {suite.name}: {len(suite.jobs)} jobs on {device} ({args.threads} CPU threads"
+    print(f"suite {suite.name}: {len(suite.jobs)} jobs on {', '.join(devices)} ({args.threads} CPU threads"
           + (f", batched ensembles of up to {ensemble_size}" if ensemble_size > 1 else "") + "); "
           f"store {args.store}, cache {args.cache}",
           file=sys.stderr)
@@ -96,7 +100,7 @@ def cmd_run(args) -> int:
     try:
         summary = run_suite(suite, store, cache, device, progress=not args.no_progress,
                             fid_weights=args.fid_weights, data=data, claims=claims, command=sys.argv,
-                            ensemble_size=ensemble_size)
+                            ensemble_size=ensemble_size, workers=workers)
     except KeyboardInterrupt:
         print("interrupted: finished jobs are stored; run the same command again to resume", file=sys.stderr)
         return 130
@@ -434,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
                    help=f"CPU threads for training and scoring (default {DEFAULT_THREADS}, whatever the core "
                         "count: scores move with it, and it is recorded with every run)")
+    p.add_argument("--devices", default=None, metavar="LIST",
+                   help="one worker process per device: a comma-separated list (cuda:0,cuda:1; cpu,cpu runs two CPU "
+                        "workers, each with --threads threads) or all (every GPU); replaces --device. The driver alone "
+                        "writes the store; scores are those of one worker")
     p.add_argument("--ensemble-size", default="auto", metavar="N",
                    help="the most jobs that differ only in seed and loss weights trained together as one batched "
                         "ensemble; 1 trains each alone; auto (default): 64 on a GPU, 1 on the CPU, where a batched "

@@ -22,6 +22,7 @@ from bench.features import FeatureSpaces
 from bench.provenance import code_version, environment
 from bench.store import Store
 from bench.trained import UpstreamFailed, obtain_model, plan_ensembles, train_ensembles
+from bench.workers import run_on_workers
 
 
 class DeviceError(ValueError):
@@ -95,7 +96,7 @@ def _check_artifact(cache: ArtifactCache, key: str, log) -> None:
 
 def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", progress: bool = True,
               out=None, fid_weights=None, data=None, claims=None, poll: float = 1.0, command=None,
-              ensemble_size: int = 1) -> RunSummary:
+              ensemble_size: int = 1, workers: dict | None = None) -> RunSummary:
     """One run (invocation) of `suite`, under a new run id in the store (`command`: its argv,
     recorded). With `cache.fresh`, no stored score is reused either: every job is scored again.
 
@@ -108,13 +109,14 @@ def run_suite(suite, store: Store, cache: ArtifactCache, device: str = "cpu", pr
     run_id = store.begin(suite.name, cache.fresh, command)
     tqdm.write(f"run {run_id}" + (" (fresh: reusing no stored score or cached artifact)" if cache.fresh else ""),
                file=out)
-    _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, claims, poll, summary, ensemble_size)
+    _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, claims, poll, summary, ensemble_size,
+              workers)
     store.end(_now())  # an interrupted or killed run keeps finished NULL
     return summary
 
 
 def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, claims, poll, summary,
-              ensemble_size=1) -> None:
+              ensemble_size=1, workers=None) -> None:
     wanted = suite.score_specs
     version, machine = code_version(), environment(device)
     data = data if data is not None else datasets.load(suite.dataset["name"], **suite.dataset["params"])
@@ -152,6 +154,10 @@ def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, cla
         training = cache.training_mode(job.key)
         store.finish(suite.name, job.key, scores, model.num_params(), reused, train_seconds, eval_seconds, _now(),
                      training=training)
+        finished(index, scores, reused, train_seconds, eval_seconds, training, log)
+
+    def finished(index, scores, reused, train_seconds, eval_seconds, training, log) -> None:
+        """Count a scored job and say what it scored."""
         summary.ok += 1
         job_seconds.append(train_seconds + eval_seconds)
         shown = " ".join(f"{s['metric_id'].split('[')[0]}={s['value']:.4g}" for s in scores if s["value"] is not None)
@@ -162,6 +168,40 @@ def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, cla
         eta = sum(job_seconds) / len(job_seconds) * (len(suite.jobs) - index)
         log(f"{how}, evaluated in {eval_seconds:.1f}s: {shown} "
             f"(suite {_clock(time.perf_counter() - suite_start)} elapsed, ~{_clock(eta)} left)")
+
+    if workers:
+        index_of = {job.key: index for index, job in pending}
+        machines = {}
+
+        def record(job, outcome) -> None:
+            """The driver, the store's only writer, records what a worker sent back."""
+            index = index_of[job.key]
+            log = lambda message: tqdm.write(f"[{index:>{width}}/{len(suite.jobs)}] {job.display}: {message}", file=out)  # noqa: E731
+            where = outcome["device"] or workers["devices"][0]
+            if where not in machines:
+                machines[where] = environment(where)
+            store.start(suite.name, job, machines[where], version, outcome.get("started") or _now())
+            if outcome["status"] == "failed":
+                store.fail(suite.name, job.key, outcome["phase"], outcome["error"], _now())
+                summary.failed.append((job.display, outcome["phase"], outcome["error"]))
+                log(f"FAILED while {PHASE_VERB[outcome['phase']]}: {outcome['error']}")
+                return
+            store.finish(suite.name, job.key, outcome["scores"], outcome["n_params"], outcome["reused"],
+                         outcome["train_seconds"], outcome["eval_seconds"], _now(), training=outcome["training"])
+            finished(index, outcome["scores"], outcome["reused"], outcome["train_seconds"], outcome["eval_seconds"],
+                     outcome["training"], lambda message: log(f"{message} [{outcome['worker']}]"))
+
+        todo = []
+        for index, job in pending:
+            if done(job):
+                summary.skipped += 1
+                tqdm.write(f"[{index:>{width}}/{len(suite.jobs)}] {job.display}: already scored, skipped", file=out)
+                _check_artifact(cache, job.key, lambda m: tqdm.write(f"{job.display}: {m}", file=out))
+            else:
+                todo.append(job)
+        run_on_workers(suite, cache, workers["devices"], workers["threads"], record, todo, out, fid_weights,
+                       workers.get("data_root"), ensemble_size, summary)
+        return
 
     # jobs that can train together do so first, as batched ensembles; each is then scored as any job is
     groups = plan_ensembles([job for _, job in pending if not done(job)], cache, ensemble_size)

@@ -15,7 +15,6 @@ from bench.budget import Budget
 from bench.cache import ArtifactCache
 from bench.cli import main
 from bench.config import build
-from bench.data import load
 from bench.regress import compare, run_environment
 from bench.store import Store
 from bench.suite import load_suite

@@ -1,0 +1,103 @@
+"""Worker processes (`msbench run --devices cpu,cpu`, bench/workers.py): the same scores as one process,
+stages trained once and before the jobs that need them, the driver the store's only writer."""
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from bench.cli import main
+from bench.store import Store
+from bench.suite import load_suite
+from bench.workers import DevicesError, depth, resolve_devices
+from conftest import SUITES
+
+SMOKE = str(SUITES / "smoke.yaml")
+
+
+def run(store, *extra):
+    return main(["run", SMOKE, "--store", store, "--cache", "cache", "--out", "lb", "--no-progress", *extra])
+
+
+def scores(store):
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        return {(key, metric): value for key, metric, value in db.execute("SELECT job_key, metric_id, value FROM scores")}
+
+
+def test_two_cpu_workers_give_the_scores_of_one_process(workdir, capfd):  # capfd: the workers' lines too
+    assert run("one.sqlite", "--device", "cpu") == 0
+    capfd.readouterr()
+    assert run("two.sqlite", "--devices", "cpu,cpu", "--fresh") == 0  # fresh: the workers train everything again
+    err = capfd.readouterr().err
+    assert "2 workers: cpu, cpu (2 CPU threads each)" in err
+    assert "[worker 1, cpu]" in err and "[worker 2, cpu]" in err  # both worked
+    # the shared stage one (beta-TCVAE beta=4) was trained once, before MS-VAE, which read it from the cache
+    assert err.count("training (") <= 2  # the domain feature net: at most once per worker
+    assert err.count("reused cached artifact") == 1 and "MS-VAE seed=0: stage_one beta_tcvae: reused cached" in err
+    one, two = scores("one.sqlite"), scores("two.sqlite")
+    assert len(one) == len(two) > 0
+    assert one == two  # bit-identical: each worker pins the same thread count
+    runs = Store("two.sqlite", readonly=True).runs("smoke")
+    assert {r["status"] for r in runs} == {"ok"} and len(runs) == len(load_suite(SMOKE).jobs)
+    assert all(r["device"].startswith("cpu (") for r in runs)
+    # a second run finds everything done and starts no worker
+    assert run("two.sqlite", "--devices", "cpu,cpu") == 0
+    err = capfd.readouterr().err
+    assert err.count("already scored, skipped") == len(runs) and "workers:" not in err
+
+
+def test_stages_come_before_the_jobs_that_build_on_them():
+    suite = load_suite(SMOKE)
+    levels = {job.display: depth(job) for job in suite.jobs}
+    assert levels == {"beta-TCVAE[beta=1] seed=0": 0, "beta-TCVAE[beta=4] seed=0": 0, "beta-TCVAE-L seed=0": 0,
+                      "MS-VAE seed=0": 1}
+
+
+def test_devices_are_checked(monkeypatch):
+    assert resolve_devices("cpu,cpu") == ["cpu", "cpu"]
+    assert resolve_devices(" cpu ") == ["cpu"]
+    for bad in ("", "cpu,", "auto,cpu", "tpu"):
+        with pytest.raises(DevicesError, match="--devices"):
+            resolve_devices(bad)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(DevicesError, match="--devices all: CUDA is not available"):
+        resolve_devices("all")
+    with pytest.raises(DevicesError, match="CUDA is not available"):
+        resolve_devices("cpu,cuda:1")
+
+
+def test_a_bad_devices_list_is_refused_before_anything_is_written(workdir, capsys):
+    assert run("r.sqlite", "--devices", "cpu,gpu") == 2
+    assert "--devices" in capsys.readouterr().err
+    assert not os.path.exists("r.sqlite")
+
+
+def test_a_worker_that_dies_fails_its_jobs_and_the_run_says_so(workdir, capsys):
+    """SIGKILL every worker process while it trains: the driver records the jobs it had sent as failed, names
+    the cause, and a second run (nothing lost) scores them all."""
+    import psutil
+
+    def kill_workers():
+        me = psutil.Process()
+        for _ in range(600):
+            children = [p for p in me.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+            if len(children) >= 2:
+                time.sleep(4)  # let them start training
+                for child in children:
+                    os.kill(child.pid, signal.SIGKILL)
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_workers)
+    killer.start()
+    code = run("r.sqlite", "--devices", "cpu,cpu")
+    killer.join()
+    err = capsys.readouterr().err
+    assert code == 1 and "a worker process died" in err
+    runs = Store("r.sqlite", readonly=True).runs("smoke")
+    assert any(r["status"] == "failed" and "a worker process died" in r["error"] for r in runs)
+    assert run("r.sqlite", "--devices", "cpu,cpu") == 0
+    assert {r["status"] for r in Store("r.sqlite", readonly=True).runs("smoke")} == {"ok"}
