@@ -1,6 +1,7 @@
 """The `msbench` command line: run, validate, ls, leaderboard, show, store."""
 
 import argparse
+import importlib.util
 import json
 import sqlite3
 import sys
@@ -78,6 +79,18 @@ def cmd_run(args) -> int:
     except (DeviceError, DevicesError) as exc:
         raise Refused(f"msbench run: {exc}") from None
     workers = {"devices": devices, "threads": args.threads, "data_root": args.data_root} if len(devices) > 1 else None
+    if args.executor == "ray":
+        if args.devices:
+            raise Refused("msbench run: --devices is for the local executor; Ray places tasks by --task-gpus")
+        if importlib.util.find_spec("ray") is None:
+            raise Refused("msbench run: --executor ray needs Ray: pip install -e '.[ray]'")
+        if (args.task_cpus is not None and args.task_cpus <= 0) or args.task_gpus < 0 or args.task_retries < 0:
+            raise Refused("msbench run: --task-cpus must be positive, --task-gpus and --task-retries not negative")
+        workers = {"executor": "ray", "address": args.address, "cpus": args.task_cpus or args.threads,
+                   "gpus": args.task_gpus, "retries": args.task_retries, "threads": args.threads,
+                   "data_root": args.data_root}
+    elif args.address:
+        raise Refused("msbench run: --address is for --executor ray")
     if args.threads < 1:
         raise Refused(f"msbench run: --threads {args.threads}: must be at least 1")
     set_threads(args.threads)  # fixed, not the core count: the thread count moves scores (README)
@@ -442,6 +455,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one worker process per device: a comma-separated list (cuda:0,cuda:1; cpu,cpu runs two CPU "
                         "workers, each with --threads threads) or all (every GPU); replaces --device. The driver alone "
                         "writes the store; scores are those of one worker")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local (default: this process, or --devices' worker processes) or ray (a task per ensemble "
+                        "group or job; needs pip install -e '.[ray]')")
+    p.add_argument("--address", default=None, help="with --executor ray: the cluster to join (default: start Ray here)")
+    p.add_argument("--task-cpus", type=float, default=None, metavar="N",
+                   help="with --executor ray: CPUs each task asks for (default: --threads)")
+    p.add_argument("--task-gpus", type=float, default=0, metavar="N",
+                   help="with --executor ray: GPUs each task asks for (default 0; 0.25 packs four tasks on a GPU)")
+    p.add_argument("--task-retries", type=int, default=2, metavar="N",
+                   help="with --executor ray: times a task whose worker crashed is retried before its jobs fail "
+                        "(default 2)")
     p.add_argument("--ensemble-size", default="auto", metavar="N",
                    help="the most jobs that differ only in seed and loss weights trained together as one batched "
                         "ensemble; 1 trains each alone; auto (default): 64 on a GPU, 1 on the CPU, where a batched "

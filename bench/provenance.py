@@ -9,6 +9,7 @@ that cap it are recorded instead.
 
 import functools
 import hashlib
+import importlib
 import importlib.metadata
 import os
 import platform
@@ -136,10 +137,16 @@ def environment(device: str) -> dict:
 
 
 def set_threads(threads: int) -> None:
-    """Use exactly `threads` CPU threads for ATen's intra-op work, whatever the core count."""
+    """Use exactly `threads` CPU threads for ATen's intra-op work and for the BLAS and OpenMP pools numpy
+    and scipy use (the Fréchet distance's matrix square root), whatever the core count or what a
+    scheduler put in OMP_NUM_THREADS (Ray sets it to a task's CPUs): both move scores in the last digits."""
     if threads < 1:
         raise ValueError(f"--threads {threads}: must be at least 1")
     torch.set_num_threads(threads)
+    from threadpoolctl import threadpool_limits
+
+    importlib.import_module("scipy.linalg")  # loads numpy's and scipy's BLAS now, so that the limit reaches them
+    threadpool_limits(limits=threads)  # lasts for the process
 
 
 def training_record(device: str, training: str = "alone") -> dict:

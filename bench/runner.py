@@ -22,7 +22,7 @@ from bench.features import FeatureSpaces
 from bench.provenance import code_version, environment
 from bench.store import Store
 from bench.trained import UpstreamFailed, obtain_model, plan_ensembles, train_ensembles
-from bench.workers import run_on_workers
+from bench.workers import LocalPool, RayPool, run_on_workers, settings_for
 
 
 class DeviceError(ValueError):
@@ -177,10 +177,10 @@ def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, cla
             """The driver, the store's only writer, records what a worker sent back."""
             index = index_of[job.key]
             log = lambda message: tqdm.write(f"[{index:>{width}}/{len(suite.jobs)}] {job.display}: {message}", file=out)  # noqa: E731
-            where = outcome["device"] or workers["devices"][0]
-            if where not in machines:
+            where = outcome["device"] or (workers.get("devices") or ["cpu"])[0]
+            if "environment" not in outcome and where not in machines:  # (a job the driver failed itself)
                 machines[where] = environment(where)
-            store.start(suite.name, job, machines[where], version, outcome.get("started") or _now())
+            store.start(suite.name, job, outcome.get("environment") or machines[where], version, outcome["started"])
             if outcome["status"] == "failed":
                 store.fail(suite.name, job.key, outcome["phase"], outcome["error"], _now())
                 summary.failed.append((job.display, outcome["phase"], outcome["error"]))
@@ -199,8 +199,13 @@ def _run_jobs(suite, store, cache, device, progress, out, fid_weights, data, cla
                 _check_artifact(cache, job.key, lambda m: tqdm.write(f"{job.display}: {m}", file=out))
             else:
                 todo.append(job)
-        run_on_workers(suite, cache, workers["devices"], workers["threads"], record, todo, out, fid_weights,
-                       workers.get("data_root"), ensemble_size, summary)
+        if todo:
+            settings = settings_for(suite, cache, workers["threads"], workers.get("data_root"), fid_weights, store.run_id)
+            if workers.get("executor") == "ray":
+                pool = RayPool(settings, workers.get("address"), workers["cpus"], workers["gpus"], workers["retries"])
+            else:
+                pool = LocalPool(workers["devices"], settings)
+            run_on_workers(suite, cache, pool, workers["threads"], record, todo, out, ensemble_size, summary)
         return
 
     # jobs that can train together do so first, as batched ensembles; each is then scored as any job is

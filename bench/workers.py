@@ -68,19 +68,41 @@ def _now() -> str:
 _WORKER = {}
 
 
-def _start_worker(devices, suite, data_root, cache_root, fresh, threads, fid_weights) -> None:
+def _setup(name: str, device: str, settings: dict) -> None:
+    """Make this process a worker: `settings` as `Settings.as_dict` gives them."""
     from bench import data as datasets
     from bench.cache import ArtifactCache
     from bench.features import FeatureSpaces
     from bench.provenance import set_threads
 
-    set_threads(threads)  # the driver's count, whatever this machine's cores: one worker or two, same scores
+    set_threads(settings["threads"])  # the driver's count, whatever this machine's cores: one worker or two, same scores
+    log = lambda message: tqdm.write(f"({name}) {message}", file=sys.stderr)  # noqa: E731
+    cache = ArtifactCache(settings["cache_root"], fresh=settings["fresh"])
+    suite = settings["suite"]
+    _WORKER.clear()
+    from bench.provenance import environment
+
+    _WORKER.update(device=device, worker=name, environment=environment(device), suite=suite, cache=cache, log=log, eval_samples={}, run=settings["run"],
+                   data=datasets.load(suite.dataset["name"], settings["data_root"], **suite.dataset["params"]),
+                   spaces=FeatureSpaces(cache, device, settings["fid_weights"], progress=False, log=log))
+
+
+def _start_local_worker(devices, settings: dict) -> None:
     number, device = devices.get()
-    log = lambda message: tqdm.write(f"(worker {number}, {device}) {message}", file=sys.stderr)  # noqa: E731
-    cache = ArtifactCache(cache_root, fresh=fresh)
-    _WORKER.update(device=device, worker=f"worker {number}, {device}", suite=suite, cache=cache, log=log, eval_samples={},
-                   data=datasets.load(suite.dataset["name"], data_root, **suite.dataset["params"]),
-                   spaces=FeatureSpaces(cache, device, fid_weights, progress=False, log=log))
+    _setup(f"worker {number}, {device}", device, settings)
+
+
+def _run_ray_task(settings: dict, jobs: list, scored: list, saved: set) -> dict:
+    """A Ray task: set this Ray worker up once per run (Ray reuses its processes), then `_run_task`."""
+    if _WORKER.get("run") != settings["run"]:
+        import os
+        import socket
+
+        import ray
+
+        device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray shows the task only the GPUs it was given
+        _setup(f"ray worker {os.getpid()} on {socket.gethostname()}, {device}", device, settings)
+    return _run_task(jobs, scored, saved)
 
 
 def _run_task(jobs: list, scored: list, saved: set) -> dict:
@@ -100,7 +122,7 @@ def _run_task(jobs: list, scored: list, saved: set) -> dict:
                                                         lambda m, job=job: w["log"](f"{job.display}: {m}"), None, ensembled)
             outcome = {"status": "ok", "reused": reused, "train_seconds": train_seconds, "started": started,
                        "training": w["cache"].training_mode(job.key), "device": w["device"],
-                       "worker": w["worker"]}
+                       "worker": w["worker"], "environment": w["environment"]}
             if score:
                 phase = "evaluate"
                 start = time.perf_counter()
@@ -110,34 +132,109 @@ def _run_task(jobs: list, scored: list, saved: set) -> dict:
                 outcome["n_params"] = model.num_params()
         except Exception as exc:  # noqa: BLE001 - one failed job must not stop the others
             outcome = {"status": "failed", "phase": phase, "error": f"{type(exc).__name__}: {exc}",
-                       "device": w["device"], "started": started}
+                       "device": w["device"], "started": started, "environment": w["environment"]}
         results[job.key] = outcome
     return {"results": results, "saved": sorted(w["cache"].saved)}
 
 
 # --- in the driver ------------------------------------------------------------------------------
-def run_on_workers(suite, cache, devices: list, threads: int, record, pending: list, out, fid_weights,
-                   data_root, ensemble_size: int, summary) -> None:
-    """Train and score `pending` (suite jobs not done yet) on one worker process per device of
-    `devices`. `record(job, outcome)` writes one job's outcome to the store (the driver's only writer);
-    `summary` counts them."""
-    if not pending:
-        return
+class WorkerDied(RuntimeError):
+    """A worker process ended without answering (killed, out of memory, a crash in native code)."""
+
+
+class LocalPool:
+    """One worker process per device of this machine. A worker that dies breaks the pool: the jobs in
+    flight fail, and what was not sent yet is left for the next run."""
+
+    def __init__(self, devices: list, settings: dict):
+        context = multiprocessing.get_context("spawn")  # never fork a process that holds torch's threads
+        queue = context.Queue()
+        for number, device in enumerate(devices, 1):
+            queue.put((number, device))
+        self.devices = devices
+        self.executor = ProcessPoolExecutor(len(devices), mp_context=context, initializer=_start_local_worker,
+                                            initargs=(queue, settings))
+
+    def describe(self, threads: int) -> str:
+        return f"{len(self.devices)} workers: {', '.join(self.devices)} ({threads} CPU threads each)"
+
+    def submit(self, jobs, scored, saved):
+        return self.executor.submit(_run_task, jobs, scored, saved)
+
+    def lost(self, exc) -> str | None:
+        """Why a task's answer is lost with the pool (fatal), or None (that task alone failed)."""
+        return f"a worker process died ({exc})" if isinstance(exc, BrokenProcessPool) else None
+
+    def close(self, abort: bool = False) -> None:
+        if not abort:
+            self.executor.shutdown(wait=True)
+            return
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())  # the pool's own record
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:  # a worker busy with a task would finish it first: stop it now
+            process.terminate()
+
+
+class RayPool:
+    """Ray tasks (`--executor ray`): each task asks for `cpus` and `gpus`; a task whose worker crashes is
+    retried up to `retries` times, then its jobs fail and the others go on. Joins the cluster at
+    `address`, or uses the Ray this process already started, or starts a local one (and stops it)."""
+
+    def __init__(self, settings: dict, address=None, cpus: float = 1, gpus: float = 0, retries: int = 2):
+        try:
+            import ray
+        except ImportError:
+            raise WorkerDied("--executor ray needs Ray: pip install -e '.[ray]'") from None
+        self.ray, self.started = ray, not ray.is_initialized()
+        if self.started:
+            ray.init(address=address, include_dashboard=False, log_to_driver=True)
+        self.settings, self.cpus, self.gpus = settings, cpus, gpus
+        self.task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=retries, retry_exceptions=False)(_run_ray_task)
+
+    def describe(self, threads: int) -> str:
+        total = self.ray.cluster_resources()
+        return (f"Ray: {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs; each task {self.cpus:g} CPUs, "
+                f"{self.gpus:g} GPUs, {threads} threads")
+
+    def submit(self, jobs, scored, saved):
+        return self.task.remote(self.settings, jobs, scored, saved).future()
+
+    def lost(self, exc) -> str | None:
+        return None  # Ray retried the task already; its jobs fail alone
+
+    def close(self, abort: bool = False) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+
+def settings_for(suite, cache, threads: int, data_root, fid_weights, run: str) -> dict:
+    """What a worker needs to set itself up: the same for every worker of one run."""
+    import os
+
+    return {"suite": suite, "cache_root": os.path.abspath(cache.root), "fresh": cache.fresh, "threads": threads,
+            "data_root": data_root, "fid_weights": fid_weights, "run": run}
+
+
+def run_on_workers(suite, cache, pool, threads: int, record, pending: list, out, ensemble_size: int,
+                   summary) -> None:
+    """Train and score `pending` (suite jobs not done yet) as tasks of `pool` (LocalPool or RayPool).
+    `record(job, outcome)` writes one job's outcome to the store (the driver's only writer); `summary`
+    counts them. The pool is closed on the way out."""
     say = lambda message: tqdm.write(message, file=out)  # noqa: E731
     suite_keys = {job.key for job in pending}
     everything = _all_jobs(pending)
     levels = sorted({depth(job) for job in everything.values()})
     failed = {}  # key -> reason, of stages (and jobs) that failed: what builds on them is not sent
     saved = set(cache.saved)
-    context = multiprocessing.get_context("spawn")  # never fork a process that holds torch's threads
-    device_queue = context.Queue()
-    for number, device in enumerate(devices, 1):
-        device_queue.put((number, device))
-    say(f"{len(devices)} workers: {', '.join(devices)} ({threads} CPU threads each)")
-    pool = ProcessPoolExecutor(len(devices), mp_context=context, initializer=_start_worker,
-                               initargs=(device_queue, suite, data_root, str(cache.root), cache.fresh, threads,
-                                         fid_weights))
+    say(pool.describe(threads))
     running = {}
+
+    def fail(task, reason):
+        for job in task:
+            failed[job.key] = reason
+            if job.key in suite_keys:
+                record(job, {"status": "failed", "phase": "train", "error": reason, "device": None, "started": _now()})
+
     try:
         for level in levels:
             jobs = [job for job in everything.values() if depth(job) == level
@@ -147,30 +244,27 @@ def run_on_workers(suite, cache, devices: list, threads: int, record, pending: l
                 broken = upstream_keys(job) & failed.keys()
                 if broken:
                     stage = next(stage for _, stage in job.upstream if stage.key in broken or upstream_keys(stage) & broken)
-                    reason = failed.get(stage.key) or failed[next(iter(broken))]
-                    failed[job.key] = f"UpstreamFailed: {stage.display} failed: {reason}"
-                    if job.key in suite_keys:
-                        record(job, {"status": "failed", "phase": "train", "error": failed[job.key], "device": None,
-                                     "started": _now()})
+                    fail([job], f"UpstreamFailed: {stage.display} failed: {failed.get(stage.key) or failed[min(broken)]}")
                 else:
                     ready.append(job)
-            groups = plan_ensembles(ready, cache, ensemble_size)
-            grouped = {job.key for group in groups for job in group}
             ready_keys = {job.key for job in ready}
-            tasks = [group for group in groups if all(job.key in ready_keys for job in group)]
-            tasks += [[job] for job in ready if job.key not in grouped]
-            for task in tasks:
-                future = pool.submit(_run_task, task, [job.key in suite_keys for job in task], saved)
-                running[future] = task
+            groups = [group for group in plan_ensembles(ready, cache, ensemble_size)
+                      if all(job.key in ready_keys for job in group)]
+            grouped = {job.key for group in groups for job in group}
+            for task in groups + [[job] for job in ready if job.key not in grouped]:
+                running[pool.submit(task, [job.key in suite_keys for job in task], saved)] = task
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     task = running.pop(future)
                     try:
                         answer = future.result()
-                    except BrokenProcessPool as exc:
-                        running[future] = task  # failed below with the others in flight
-                        raise WorkerDied(f"a worker process died ({exc}); the jobs of its task are not scored") from exc
+                    except Exception as exc:  # noqa: BLE001 - the task's jobs fail; the rest go on unless the pool is gone
+                        if pool.lost(exc):
+                            running[future] = task  # failed below with the others in flight
+                            raise WorkerDied(f"{pool.lost(exc)}; the jobs it had are not scored") from exc
+                        fail(task, f"the task failed: {type(exc).__name__}: {exc}")
+                        continue
                     saved |= set(answer["saved"])
                     cache.adopt(saved)
                     for job in task:
@@ -181,21 +275,10 @@ def run_on_workers(suite, cache, devices: list, threads: int, record, pending: l
                             record(job, outcome)
     except (KeyboardInterrupt, WorkerDied) as exc:
         for task in running.values():
-            for job in task:
-                if job.key in suite_keys:
-                    reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else str(exc)
-                    record(job, {"status": "failed", "phase": "train", "error": reason, "device": None,
-                                 "started": _now()})
-        processes = list((getattr(pool, "_processes", None) or {}).values())  # the pool's own record of them
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:  # a worker busy with a task would finish it first: stop it now
-            process.terminate()
+            fail(task, "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else str(exc))
+        pool.close(abort=True)
         if isinstance(exc, KeyboardInterrupt):
             raise
         summary.failed.append(("(workers)", "train", str(exc)))
         return
-    pool.shutdown(wait=True)
-
-
-class WorkerDied(RuntimeError):
-    """A worker process ended without answering (killed, out of memory, a crash in native code)."""
+    pool.close()

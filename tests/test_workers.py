@@ -101,3 +101,83 @@ def test_a_worker_that_dies_fails_its_jobs_and_the_run_says_so(workdir, capsys):
     assert any(r["status"] == "failed" and "a worker process died" in r["error"] for r in runs)
     assert run("r.sqlite", "--devices", "cpu,cpu") == 0
     assert {r["status"] for r in Store("r.sqlite", readonly=True).runs("smoke")} == {"ok"}
+
+
+def test_ray_gives_the_scores_of_the_local_executor_and_leaves_no_process(workdir, capfd, monkeypatch):
+    """A 2-CPU local Ray started here, its files in a temporary folder; one thread per task so that two run
+    at once. Same scores as one local process at the same thread count, and nothing of Ray left running."""
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
+    import psutil
+    import tempfile
+
+    assert run("one.sqlite", "--device", "cpu", "--threads", "1") == 0
+    before = {p.pid for p in psutil.Process().children(recursive=True)}  # (multiprocessing's resource tracker)
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    monkeypatch.setenv("HOME", temp)  # Ray writes its token under ~/.ray
+    ray.init(num_cpus=2, _temp_dir=temp, include_dashboard=False, log_to_driver=True)
+    try:
+        assert run("ray.sqlite", "--executor", "ray", "--threads", "1", "--fresh") == 0
+    finally:
+        ray.shutdown()
+    err = capfd.readouterr().err
+    assert "Ray: 2 CPUs, 0 GPUs; each task 1 CPUs, 0 GPUs, 1 threads" in err
+    assert scores("one.sqlite") == scores("ray.sqlite") and scores("one.sqlite")
+    assert {r["status"] for r in Store("ray.sqlite", readonly=True).runs("smoke")} == {"ok"}
+    for _ in range(50):  # Ray's processes end within moments of shutdown
+        left = [p for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"]
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left, [p.cmdline()[:3] for p in left]
+
+
+def test_ray_options_are_checked(workdir, capsys):
+    assert run("r.sqlite", "--address", "10.0.0.1:6379") == 2
+    assert "--address is for --executor ray" in capsys.readouterr().err
+    assert run("r.sqlite", "--executor", "ray", "--devices", "cpu,cpu") == 2
+    assert "--devices is for the local executor" in capsys.readouterr().err
+
+
+def test_a_crashed_ray_worker_is_retried_then_its_jobs_fail_and_the_others_go_on(workdir, capfd, monkeypatch):
+    """SIGKILL the first Ray worker that runs a task: with --task-retries 1 the task runs again and every job
+    is scored; with 0 its jobs fail, with the reason, and the other jobs are scored."""
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
+    import psutil
+    import tempfile
+
+    killed = []
+
+    def kill_first_task_worker():
+        for _ in range(900):
+            for p in psutil.Process().children(recursive=True):
+                try:
+                    if "_run_ray_task" in " ".join(p.cmdline()):
+                        time.sleep(1)
+                        p.kill()
+                        killed.append(p.pid)
+                        return
+                except psutil.Error:
+                    pass
+            time.sleep(0.1)
+
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    monkeypatch.setenv("HOME", temp)
+    ray.init(num_cpus=2, _temp_dir=temp, include_dashboard=False, log_to_driver=True)
+    try:
+        outcomes = {}
+        for retries in ("1", "0"):
+            killer = threading.Thread(target=kill_first_task_worker)
+            killer.start()
+            code = run(f"r{retries}.sqlite", "--executor", "ray", "--threads", "1", "--task-retries", retries,
+                       "--fresh")
+            killer.join()
+            outcomes[retries] = (code, Store(f"r{retries}.sqlite", readonly=True).runs("smoke"))
+    finally:
+        ray.shutdown()
+    assert len(killed) == 2  # one worker killed in each run
+    code, runs = outcomes["1"]
+    assert code == 0 and {r["status"] for r in runs} == {"ok"}
+    code, runs = outcomes["0"]
+    failed = [r for r in runs if r["status"] == "failed"]
+    assert code == 1 and failed and any(r["status"] == "ok" for r in runs)
+    assert all("the task failed" in r["error"] or "UpstreamFailed" in r["error"] for r in failed), failed
