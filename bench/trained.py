@@ -103,23 +103,31 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
 def plan_ensembles(jobs, cache: ArtifactCache, size: int) -> list[list]:
     """Groups of two or more jobs (among `jobs` and the stages they build on) that are not trained yet and
     may train together as one batched ensemble: one model class that can (`can_ensemble`), the same config
-    apart from its loss weights, the same data, budget (fp32) and code, no upstream stage. Each group is
-    split into near-equal parts of at most `size`; `size` 1 plans none."""
+    apart from its loss weights (and the fields that choose its stages), the same data, budget (fp32)
+    and code; members with stages each get their own, trained first. Each group is
+    split into near-equal parts of at most `size`; `size` 1 plans none. Groups come in the order they
+    can train: a group's stages never in a later group."""
     if size < 2:
         return []
     alike = {}
     for job in _all_jobs(jobs).values():
         cls = zoo.get(job.model)
-        if not can_ensemble(cls) or job.upstream or job.budget.precision != "fp32" or cache.has(job.key):
+        if not can_ensemble(cls) or job.budget.precision != "fp32" or cache.has(job.key):
             continue
         fixed = {name: value for name, value in job.params.items() if name not in cls.ensemble_weights}
-        spec = {**job.spec, "params": fixed, "seed": None}
+        # each member has its own stages; the fixed params name their kind and architecture
+        spec = {**job.spec, "params": fixed, "seed": None, "upstream": sorted(slot for slot, _ in job.upstream)}
         alike.setdefault(canonical_json(spec), []).append(job)
     groups = []
     for members in alike.values():
         parts = math.ceil(len(members) / size)
         groups.extend(members[i::parts] for i in range(parts))
-    return [group for group in groups if len(group) > 1]
+    return sorted((group for group in groups if len(group) > 1), key=lambda group: depth(group[0]))
+
+
+def depth(job) -> int:
+    """0 for a job that builds on no stage, else one more than its deepest stage: stages train first."""
+    return 1 + max(depth(stage) for _, stage in job.upstream) if job.upstream else 0
 
 
 def train_ensembles(groups, data, cache: ArtifactCache, device: str, progress: bool, log, claims=None) -> dict:
@@ -133,29 +141,42 @@ def train_ensembles(groups, data, cache: ArtifactCache, device: str, progress: b
         try:
             ready = [job for job in mine if not cache.has(job.key)]  # another run may have saved it meanwhile
             if len(ready) > 1:
-                outcome.update(_train_group(ready, data, cache, device, progress, log))
+                outcome.update(_train_group(ready, data, cache, device, progress, log, claims))
         finally:
             for job in mine if claims is not None else ():
                 claims.release(f"artifact/{job.key}")
     return outcome
 
 
-def _train_group(group, data, cache, device, progress, log) -> dict:
+def _train_group(group, data, cache, device, progress, log, claims=None) -> dict:
+    trained, stages = {}, []
+    for job in group:  # each member's own stages, from the cache (an earlier group saved them) or trained now
+        upstream = {}
+        for slot, stage in job.upstream:
+            try:
+                upstream[slot] = obtain_model(stage, data, cache, device, progress, log, claims)[0]
+            except Exception as exc:  # noqa: BLE001 - this member fails, as obtain_model would say; the others train
+                trained[job.key] = UpstreamFailed(f"{slot} {stage.display} failed: {type(exc).__name__}: {exc}")
+                upstream = None
+                break
+        stages.append(upstream)
+    group, stages = [j for j, s in zip(group, stages) if s is not None], [s for s in stages if s is not None]
+    if len(group) < 2:  # nothing to batch: a lone member trains alone later (obtain_model)
+        return trained
     names = ", ".join(job.display for job in group)
     members, generators = [], []
     try:
-        for job in group:
-            members.append(build_model(job, data, device, {}))
+        for job, upstream in zip(group, stages):
+            members.append(build_model(job, data, device, upstream))
             generators.append(member_generator(device))  # the state training alone would draw from
         start = time.perf_counter()
         results = fit_ensemble(members, generators, data, group[0].budget, [job.seed for job in group], progress,
                                desc=group[0].label)
     except Exception as exc:  # noqa: BLE001 - every member fails with it; the rest of the suite goes on
         log(f"ensemble of {len(group)} ({names}) failed: {type(exc).__name__}: {exc}")
-        return {job.key: exc for job in group}
+        return {**trained, **{job.key: exc for job in group}}
     seconds = (time.perf_counter() - start) / len(group)
     record = training_record(device, f"ensemble of {len(group)}")
-    trained = {}
     for job, model, result in zip(group, members, results):
         if isinstance(result, BaseException):
             trained[job.key] = result

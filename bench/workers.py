@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 import torch
 from tqdm.auto import tqdm
 
-from bench.trained import _all_jobs, obtain_model, plan_ensembles, train_ensembles
+from bench.trained import _all_jobs, depth, obtain_model, plan_ensembles, train_ensembles
 
 
 class DevicesError(ValueError):
@@ -45,11 +45,6 @@ def resolve_devices(value: str) -> list[str]:
                 for name in names]
     except DeviceError as exc:
         raise DevicesError(str(exc).replace("--device ", "--devices: ")) from None
-
-
-def depth(job) -> int:
-    """0 for a job that builds on no stage, else one more than its deepest stage."""
-    return 1 + max(depth(stage) for _, stage in job.upstream) if job.upstream else 0
 
 
 def upstream_keys(job) -> set:

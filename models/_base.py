@@ -93,10 +93,11 @@ class Model(torch.nn.Module):
     test_steps: int = 60
     test_checks: frozenset = TEST_CHECKS
     # Batched ensembles (models/_ensemble.py): None, this model trains alone only; else the config fields that
-    # are scalar loss weights, which may differ between the members of one ensemble (every other field must
-    # match). Only a model whose training is the shared `training_step` over `training_loss`, with every
-    # random draw taken through `noise_like`, may declare it: the conformance test checks each member
-    # against the same job trained alone.
+    # may differ between the members of one ensemble: scalar loss weights, and fields that only choose an
+    # upstream stage (each member has its own); every other field must match. Only a model whose training
+    # is the shared `training_step` over `training_loss`, with every random draw taken through `noise_like`
+    # and tensors for `index_inputs`, may declare it: tests/test_ensemble.py checks each member against the
+    # same job trained alone.
     ensemble_weights: tuple | None = None
 
     def __init__(self, config, data_shape: tuple):
@@ -134,6 +135,12 @@ class Model(torch.nn.Module):
         raise NotImplementedError
 
     uses_index = False  # True: training_loss needs each image's dataset index (see above)
+
+    def index_inputs(self, index) -> dict:
+        """What `fit` passes training_loss, as keywords, for a batch's dataset indices (when `uses_index`):
+        the indices themselves, or what the model derives from them on the host (MS-VAE: each image's own
+        posterior noise). A batched ensemble needs these to be tensors, one row per image."""
+        return {"index": index}
 
     def noise_like(self, t: torch.Tensor) -> torch.Tensor:
         """Standard-normal noise of t's shape for training_loss: from the global generator alone, or,
@@ -260,7 +267,7 @@ class Model(torch.nn.Module):
         for step in bar:
             if self.uses_index:
                 x, index = data.batch(budget.batch_size, rng, self.device, with_index=True)
-                batch = {"index": index}
+                batch = self.index_inputs(index)
             else:
                 x, batch = data.batch(budget.batch_size, rng, self.device), {}
             loss, parts = self.training_step(x, optimizers, **batch)

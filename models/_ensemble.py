@@ -27,9 +27,9 @@ from models._base import CHECK_EVERY, Model, TrainingDiverged
 
 
 def can_ensemble(cls) -> bool:
-    """Whether `cls` may train in a batched ensemble: it declares its loss weights, and trains through
-    the shared step and optimizer (not the GANs' alternating updates) without dataset indices."""
-    return (cls.ensemble_weights is not None and not cls.uses_index
+    """Whether `cls` may train in a batched ensemble: it declares the fields its members may differ in,
+    and trains through the shared step and optimizer (not the GANs' alternating updates)."""
+    return (cls.ensemble_weights is not None
             and cls.training_step is Model.training_step and cls.optimizers is Model.optimizers)
 
 
@@ -43,18 +43,28 @@ def member_generator(device) -> torch.Generator:
 
 
 class _TrainingLoss(torch.nn.Module):
-    """`model.training_loss` as a module's forward, for functional_call (parameter names: "model." + the model's)."""
+    """`model.training_loss` as a module's forward, for functional_call: the model's parameters are named
+    "model.*", and its attached stages' (frozen, each member its own) "stages.<slot>.*"."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
+        self.stages = torch.nn.ModuleDict({slot: model.stage(slot) for slot in model.requires})
 
-    def forward(self, x):
-        return self.model.training_loss(x)
+    def forward(self, x, inputs):
+        return self.model.training_loss(x, **inputs)
 
 
-def _named(state: dict) -> dict:
-    return {f"model.{name}": value for name, value in state.items()}
+def _stacked(members: list) -> tuple[dict, dict]:
+    """(trainable, frozen): the members' parameters stacked along a new first dimension, named as in
+    _TrainingLoss; frozen holds their buffers and their stages' parameters and buffers."""
+    params, buffers = stack_module_state(members)
+    trainable = {f"model.{name}": p.detach().requires_grad_() for name, p in params.items()}
+    frozen = {f"model.{name}": b for name, b in buffers.items()}
+    for slot in members[0].requires:
+        stage_params, stage_buffers = stack_module_state([member.stage(slot) for member in members])
+        frozen.update({f"stages.{slot}.{name}": v.detach() for name, v in {**stage_params, **stage_buffers}.items()})
+    return trainable, frozen
 
 
 @contextlib.contextmanager
@@ -74,7 +84,7 @@ def _member_view(model: Model, weights: dict, noise: list):
         del model.__dict__["noise_feed"]
 
 
-def _noise_shapes(model: Model, params: dict, buffers: dict, x: torch.Tensor) -> list:
+def _noise_shapes(module: _TrainingLoss, state: dict, x: torch.Tensor, inputs: dict) -> list:
     """(shape, dtype) of each `noise_like` draw of one training_loss, in order (one forward, no update)."""
     shapes = []
 
@@ -83,20 +93,31 @@ def _noise_shapes(model: Model, params: dict, buffers: dict, x: torch.Tensor) ->
         return torch.zeros_like(t)
 
     with torch.no_grad():
-        model.__dict__["noise_feed"] = record
+        module.model.__dict__["noise_feed"] = record
         try:
-            functional_call(_TrainingLoss(model), (_named(params), _named(buffers)), (x,), strict=True, tie_weights=False)
+            functional_call(module, state, (x, inputs), strict=True, tie_weights=False)
         finally:
-            del model.__dict__["noise_feed"]
+            del module.model.__dict__["noise_feed"]
     return shapes
+
+
+def _batch(member: Model, data, rng, budget: Budget, device) -> tuple:
+    """One member's batch, drawn as `Model.fit` draws it: x, and its `index_inputs` when it uses indices."""
+    if not member.uses_index:
+        return data.batch(budget.batch_size, rng, device), {}
+    x, index = data.batch(budget.batch_size, rng, device, with_index=True)
+    inputs = member.index_inputs(index)
+    if not all(isinstance(v, torch.Tensor) for v in inputs.values()):
+        raise ValueError(f"{member.name} cannot train in a batched ensemble: its index_inputs are not all tensors")
+    return x, {name: v.to(device) for name, v in inputs.items()}
 
 
 def fit_ensemble(members: list, generators: list, data, budget: Budget, seeds: list, progress: bool = True,
                  desc: str = "ensemble") -> list:
-    """Train `members` (built and seeded, one per job; `generators[i]` from `member_generator` right
-    after member i was built; `seeds[i]` its job's seed) together. Their trained weights are copied
-    back into them. Returns, per member, its loss log (as `Model.fit` gives it) or the
-    TrainingDiverged that dropped it."""
+    """Train `members` (built and seeded, one per job, their stages attached; `generators[i]` from
+    `member_generator` right after member i was built; `seeds[i]` its job's seed) together. Their
+    trained weights are copied back into them. Returns, per member, its loss log (as `Model.fit`
+    gives it) or the TrainingDiverged that dropped it."""
     cls, base = type(members[0]), members[0]
     if not can_ensemble(cls) or any(type(m) is not cls for m in members):
         raise ValueError(f"{cls.name} cannot train in a batched ensemble (see models/_ensemble.can_ensemble)")
@@ -105,21 +126,19 @@ def fit_ensemble(members: list, generators: list, data, budget: Budget, seeds: l
     n, device = len(members), base.device
     for member, seed in zip(members, seeds):
         member.train()
-        member.__dict__["fit_seed"] = seed  # as `fit` sets it
-    params, buffers = stack_module_state(members)
-    params = {name: p.detach().requires_grad_() for name, p in params.items()}
-    dtype = next(iter(params.values())).dtype
+        member.__dict__["fit_seed"] = seed  # as `fit` sets it: index-derived noise is seeded with it
+    trainable, frozen = _stacked(members)
+    dtype = next(iter(trainable.values())).dtype
     # float64: a weight's Python-float value reaches the loss as it does alone (cast to the loss's dtype there)
     weights = {name: torch.tensor([float(getattr(m.config, name)) for m in members], dtype=torch.float64,
                                   device=device) for name in cls.ensemble_weights}
-    optimizer = torch.optim.Adam(params.values(), lr=budget.learning_rate)  # as Model.optimizers: elementwise
+    optimizer = torch.optim.Adam(trainable.values(), lr=budget.learning_rate)  # as Model.optimizers: elementwise
     rngs = [np.random.default_rng(seed) for seed in seeds]
-
     module = _TrainingLoss(base)
 
-    def member_loss(p, b, x, w, noise):
+    def member_loss(p, f, x, inputs, w, noise):
         with _member_view(base, w, noise):
-            return functional_call(module, (_named(p), _named(b)), (x,), strict=True, tie_weights=False)
+            return functional_call(module, {**p, **f}, (x, inputs), strict=True, tie_weights=False)
 
     step_all = vmap(member_loss)  # randomness="error": a draw not fed through noise_like fails loudly
     log_every = max(1, budget.steps // 100)
@@ -130,12 +149,15 @@ def fit_ensemble(members: list, generators: list, data, budget: Budget, seeds: l
     bar = tqdm(range(1, budget.steps + 1), desc=f"{desc} (ensemble of {n})", disable=None if progress else True,
                leave=False, dynamic_ncols=True, unit="step")
     for step in bar:
-        x = torch.stack([data.batch(budget.batch_size, rng, device) for rng in rngs]).to(dtype)
+        batches = [_batch(member, data, rng, budget, device) for member, rng in zip(members, rngs)]
+        x = torch.stack([x for x, _ in batches]).to(dtype)
+        inputs = {name: torch.stack([extra[name] for _, extra in batches]) for name in batches[0][1]}
         if shapes is None:
-            shapes = _noise_shapes(base, {k: v[0] for k, v in params.items()}, {k: v[0] for k, v in buffers.items()}, x[0])
+            first = {name: v[0] for name, v in {**trainable, **frozen}.items()}
+            shapes = _noise_shapes(module, first, x[0], batches[0][1])
         noise = [torch.stack([torch.randn(shape, generator=g, dtype=kind, device=device) for g in generators])
                  for shape, kind in shapes]
-        loss, parts = step_all(params, buffers, x, weights, noise)
+        loss, parts = step_all(trainable, frozen, x, inputs, weights, noise)
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()  # each member's gradient is that of its own loss: members never mix
         optimizer.step()
@@ -158,9 +180,9 @@ def fit_ensemble(members: list, generators: list, data, budget: Budget, seeds: l
     with torch.no_grad():
         for i in alive:
             for name, p in members[i].named_parameters():
-                p.copy_(params[name][i])
+                p.copy_(trainable[f"model.{name}"][i])
             for name, b in members[i].named_buffers():
-                b.copy_(buffers[name][i])
+                b.copy_(frozen[f"model.{name}"][i])
             outcome[i] = logs[i]
     for member in members:
         member.eval()

@@ -168,6 +168,7 @@ class MSVAE(Model):
     test_config = {"latent_dim": 4, "z_dim": 2, "width": 8}
     description = "MS-VAE: frozen stage one (beta-TCVAE) + conditional VAE stage two with FiLM-only Z"
     requires = ("stage_one",)
+    ensemble_weights = ("kl_weight", "beta")  # beta only chooses the stage one, which each member has its own
 
     @staticmethod
     def upstream(config) -> dict:
@@ -216,9 +217,12 @@ class MSVAE(Model):
             return torch.logit(probabilities, eps=1e-6)
         return probabilities
 
-    def training_loss(self, x, index=None):
-        c_noise = None
-        if self.config.y_from == "sample":
+    def index_inputs(self, index) -> dict:
+        return {"c_noise": self.c_noise(index)}
+
+    def training_loss(self, x, index=None, c_noise=None):
+        """`c_noise` (or the `index` it is drawn from): each image's posterior noise, for y_from: sample."""
+        if self.config.y_from == "sample" and c_noise is None:
             if index is None:
                 raise ValueError("y_from: sample needs each image's dataset index (Model.fit passes it)")
             c_noise = self.c_noise(index)
@@ -226,7 +230,7 @@ class MSVAE(Model):
             x = x.repeat_interleave(self.config.y_per_x, dim=0)
         y, y_input = self.paired_y(x, c_noise)
         mean, logvar = self.encoder(x - y)
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        z = mean + self.noise_like(mean) * torch.exp(0.5 * logvar)
         logits = self.generator(y_input, z)
         reconstruction = self.reconstruction_loss(logits, x)
         kl = gaussian_kl(mean, logvar).mean()

@@ -90,9 +90,9 @@ class MSVAEC(MSVAE):
                                        config.modulation == "spatial")
         self.__dict__["stage_one"] = None
 
-    def training_loss(self, x, index=None):
-        c_noise = None
-        if self.config.y_from == "sample":
+    def training_loss(self, x, index=None, c_noise=None):
+        """As MS-VAE's: `c_noise` (or the `index` it is drawn from) for y_from: sample."""
+        if self.config.y_from == "sample" and c_noise is None:
             if index is None:
                 raise ValueError("y_from: sample needs each image's dataset index (Model.fit passes it)")
             c_noise = self.c_noise(index)
@@ -100,7 +100,7 @@ class MSVAEC(MSVAE):
             codes = self._stage_one().encode(x, c_noise=c_noise)
             y = self._stage_one().decode(codes)
         mean, logvar = self.encoder(x - y)
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        z = mean + self.noise_like(mean) * torch.exp(0.5 * logvar)
         reconstruction = self.reconstruction_loss(self.generator(codes["c"], z), x)
         kl = gaussian_kl(mean, logvar).mean()
         return reconstruction + self.config.kl_weight * kl, {"reconstruction": reconstruction.detach(), "kl": kl.detach()}

@@ -12,7 +12,8 @@ import pytest
 from bench.cli import main
 from bench.store import Store
 from bench.suite import load_suite
-from bench.workers import DevicesError, depth, resolve_devices
+from bench.trained import depth
+from bench.workers import DevicesError, resolve_devices
 from conftest import SUITES
 
 SMOKE = str(SUITES / "smoke.yaml")
@@ -124,7 +125,8 @@ def test_ray_gives_the_scores_of_the_local_executor_and_leaves_no_process(workdi
     assert scores("one.sqlite") == scores("ray.sqlite") and scores("one.sqlite")
     assert {r["status"] for r in Store("ray.sqlite", readonly=True).runs("smoke")} == {"ok"}
     for _ in range(50):  # Ray's processes end within moments of shutdown
-        left = [p for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"]
+        left = [p for p in psutil.Process().children(recursive=True)
+                if p.pid not in before and p.is_running() and p.status() != "zombie"]
         if not left:
             break
         time.sleep(0.2)
