@@ -66,12 +66,11 @@ def _open_store(path, readonly=False, any_version=False):
 def cmd_run(args) -> int:
     from bench.cache import ArtifactCache, CacheError
     from bench.provenance import set_threads
-    from bench.runner import DeviceError, resolve_device, resolve_ensemble_size, run_suite
+    from bench.devices import DeviceError, DevicesError, resolve_device, resolve_devices, resolve_ensemble_size
+    from bench.runner import run_suite
     from bench.store import Claims
 
     suite = _load_or_exit(args.suite, args.max_jobs)
-    from bench.workers import DevicesError, resolve_devices
-
     try:
         devices = resolve_devices(args.devices) if args.devices else [resolve_device(args.device)]
         device = devices[0]

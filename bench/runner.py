@@ -11,7 +11,6 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-import torch
 from tqdm.auto import tqdm
 
 import models as zoo
@@ -23,44 +22,6 @@ from bench.provenance import code_version, environment
 from bench.store import Store
 from bench.trained import UpstreamFailed, obtain_model, plan_ensembles, train_ensembles
 from bench.workers import LocalPool, RayPool, run_on_workers, settings_for
-
-
-class DeviceError(ValueError):
-    pass
-
-
-def resolve_device(name: str) -> str:
-    """'auto' -> 'cuda' when CUDA is present, else 'cpu'; 'cuda[:N]' is checked to exist."""
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
-        return "cpu"
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise DeviceError(f"--device {name}: CUDA is not available on this machine (use cpu or auto)")
-        index = name.partition(":")[2]
-        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise DeviceError(f"--device {name}: no such GPU (this machine has {torch.cuda.device_count()})")
-        return name
-    raise DeviceError(f"--device {name!r}: expected auto, cpu, cuda or cuda:N")
-
-
-# `--ensemble-size auto`: on a GPU the issue's target size; on the CPU none, where a batched ensemble trains
-# slower than its members one after another (tests/benchmarks/test_bench_ensemble.py)
-AUTO_ENSEMBLE = {"cuda": 64, "cpu": 1}
-
-
-def resolve_ensemble_size(value, device: str) -> int:
-    """`--ensemble-size`: 'auto' (AUTO_ENSEMBLE for the device's kind) or a whole number of at least 1."""
-    if value == "auto":
-        return AUTO_ENSEMBLE["cuda" if device.startswith("cuda") else "cpu"]
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if size < 1:
-        raise DeviceError(f"--ensemble-size {value!r}: expected auto or a whole number of at least 1")
-    return size
 
 
 def _clock(seconds: float) -> str:

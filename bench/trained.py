@@ -110,7 +110,7 @@ def plan_ensembles(jobs, cache: ArtifactCache, size: int) -> list[list]:
     if size < 2:
         return []
     alike = {}
-    for job in _all_jobs(jobs).values():
+    for job in all_jobs(jobs).values():
         cls = zoo.get(job.model)
         if not can_ensemble(cls) or job.budget.precision != "fp32" or cache.has(job.key):
             continue
@@ -188,12 +188,12 @@ def _train_group(group, data, cache, device, progress, log, claims=None) -> dict
     return trained
 
 
-def _all_jobs(jobs) -> dict:
+def all_jobs(jobs) -> dict:
     """{key: job} of `jobs` and every upstream stage they build on."""
     found = {}
     for job in jobs:
         found.setdefault(job.key, job)  # a suite job that is also a stage keeps its own name
-        for key, stage in _all_jobs(stage for _, stage in job.upstream).items():
+        for key, stage in all_jobs(stage for _, stage in job.upstream).items():
             found.setdefault(key, stage)
     return found
 
@@ -207,7 +207,7 @@ class CachedModels:
 
     def __init__(self, jobs, cache: ArtifactCache, data, device: str = "cpu", train: bool = False,
                  progress: bool = False, log=print):
-        self.jobs, self.cache, self.data, self.device = _all_jobs(jobs), cache, data, device
+        self.jobs, self.cache, self.data, self.device = all_jobs(jobs), cache, data, device
         self.train, self.progress, self.log = train, progress, log
         self._loaded = {}
 

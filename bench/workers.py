@@ -18,33 +18,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-import torch
 from tqdm.auto import tqdm
 
-from bench.trained import _all_jobs, depth, obtain_model, plan_ensembles, train_ensembles
-
-
-class DevicesError(ValueError):
-    pass
-
-
-def resolve_devices(value: str) -> list[str]:
-    """`--devices`: a comma-separated list of cpu, cuda or cuda:N (a device may repeat: two workers on
-    the CPU), or `all` (every GPU of this machine)."""
-    from bench.runner import DeviceError, resolve_device
-
-    if value == "all":
-        if not torch.cuda.is_available():
-            raise DevicesError("--devices all: CUDA is not available on this machine (name devices, e.g. cpu,cpu)")
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    names = [name.strip() for name in value.split(",")]
-    if not all(names) or "auto" in names:
-        raise DevicesError(f"--devices {value!r}: expected a comma-separated list of cpu, cuda:N, or all")
-    try:
-        return [resolve_device(name).replace("cuda", "cuda:0") if name == "cuda" else resolve_device(name)
-                for name in names]
-    except DeviceError as exc:
-        raise DevicesError(str(exc).replace("--device ", "--devices: ")) from None
+from bench.trained import all_jobs, depth, obtain_model, plan_ensembles, train_ensembles
 
 
 def upstream_keys(job) -> set:
@@ -217,7 +193,7 @@ def run_on_workers(suite, cache, pool, threads: int, record, pending: list, out,
     counts them. The pool is closed on the way out."""
     say = lambda message: tqdm.write(message, file=out)  # noqa: E731
     suite_keys = {job.key for job in pending}
-    everything = _all_jobs(pending)
+    everything = all_jobs(pending)
     levels = sorted({depth(job) for job in everything.values()})
     failed = {}  # key -> reason, of stages (and jobs) that failed: what builds on them is not sent
     saved = set(cache.saved)

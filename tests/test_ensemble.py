@@ -280,7 +280,7 @@ def test_a_member_that_diverges_in_the_runner_is_recorded_failed_and_the_others_
 
 
 def test_ensemble_size_is_checked():
-    from bench.runner import DeviceError, resolve_ensemble_size
+    from bench.devices import DeviceError, resolve_ensemble_size
 
     assert resolve_ensemble_size("auto", "cpu") == 1 and resolve_ensemble_size("auto", "cuda:0") == 64
     assert resolve_ensemble_size("8", "cpu") == 8

@@ -8,7 +8,7 @@ import torch
 
 import bench.runner
 from bench.cli import main
-from bench.runner import DeviceError, resolve_device
+from bench.devices import DeviceError, resolve_device
 from bench.store import Store
 from bench.suite import load_suite
 from conftest import SUITES

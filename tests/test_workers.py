@@ -13,7 +13,7 @@ from bench.cli import main
 from bench.store import Store
 from bench.suite import load_suite
 from bench.trained import depth
-from bench.workers import DevicesError, resolve_devices
+from bench.devices import DevicesError, resolve_devices
 from conftest import SUITES
 
 SMOKE = str(SUITES / "smoke.yaml")
@@ -104,35 +104,6 @@ def test_a_worker_that_dies_fails_its_jobs_and_the_run_says_so(workdir, capsys):
     assert {r["status"] for r in Store("r.sqlite", readonly=True).runs("smoke")} == {"ok"}
 
 
-def test_ray_gives_the_scores_of_the_local_executor_and_leaves_no_process(workdir, capfd, monkeypatch):
-    """A 2-CPU local Ray started here, its files in a temporary folder; one thread per task so that two run
-    at once. Same scores as one local process at the same thread count, and nothing of Ray left running."""
-    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
-    import psutil
-    import tempfile
-
-    assert run("one.sqlite", "--device", "cpu", "--threads", "1") == 0
-    before = {p.pid for p in psutil.Process().children(recursive=True)}  # (multiprocessing's resource tracker)
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
-    monkeypatch.setenv("HOME", temp)  # Ray writes its token under ~/.ray
-    ray.init(num_cpus=2, _temp_dir=temp, include_dashboard=False, log_to_driver=True)
-    try:
-        assert run("ray.sqlite", "--executor", "ray", "--threads", "1", "--fresh") == 0
-    finally:
-        ray.shutdown()
-    err = capfd.readouterr().err
-    assert "Ray: 2 CPUs, 0 GPUs; each task 1 CPUs, 0 GPUs, 1 threads" in err
-    assert scores("one.sqlite") == scores("ray.sqlite") and scores("one.sqlite")
-    assert {r["status"] for r in Store("ray.sqlite", readonly=True).runs("smoke")} == {"ok"}
-    for _ in range(50):  # Ray's processes end within moments of shutdown
-        left = [p for p in psutil.Process().children(recursive=True)
-                if p.pid not in before and p.is_running() and p.status() != "zombie"]
-        if not left:
-            break
-        time.sleep(0.2)
-    assert not left, [p.cmdline()[:3] for p in left]
-
-
 def test_ray_options_are_checked(workdir, capsys):
     assert run("r.sqlite", "--address", "10.0.0.1:6379") == 2
     assert "--address is for --executor ray" in capsys.readouterr().err
@@ -140,13 +111,20 @@ def test_ray_options_are_checked(workdir, capsys):
     assert "--devices is for the local executor" in capsys.readouterr().err
 
 
-def test_a_crashed_ray_worker_is_retried_then_its_jobs_fail_and_the_others_go_on(workdir, capfd, monkeypatch):
-    """SIGKILL the first Ray worker that runs a task: with --task-retries 1 the task runs again and every job
-    is scored; with 0 its jobs fail, with the reason, and the other jobs are scored."""
+def test_ray_scores_as_the_local_executor_retries_a_crashed_worker_and_leaves_no_process(workdir, capfd, monkeypatch):
+    """One 2-CPU local Ray started here, its files in a temporary folder (one Ray per test: a second
+    ray.init in one process can time out on a loaded machine), one thread per task so that two run at once:
+    - the smoke suite's scores are bit-identical to one local process at the same thread count;
+    - SIGKILL the first Ray worker that runs a task: with --task-retries 1 the task runs again and every
+      job is scored; with 0 its jobs fail, with the reason, and the other jobs are scored;
+    - after shutdown no Ray process is left."""
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
-    import psutil
     import tempfile
 
+    import psutil
+
+    assert run("one.sqlite", "--device", "cpu", "--threads", "1") == 0
+    before = {p.pid for p in psutil.Process().children(recursive=True)}  # (multiprocessing's resource tracker)
     killed = []
 
     def kill_first_task_worker():
@@ -162,11 +140,12 @@ def test_a_crashed_ray_worker_is_retried_then_its_jobs_fail_and_the_others_go_on
                     pass
             time.sleep(0.1)
 
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    monkeypatch.setenv("HOME", temp)
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    monkeypatch.setenv("HOME", temp)  # Ray writes its token under ~/.ray
     ray.init(num_cpus=2, _temp_dir=temp, include_dashboard=False, log_to_driver=True)
+    outcomes = {}
     try:
-        outcomes = {}
+        assert run("ray.sqlite", "--executor", "ray", "--threads", "1", "--fresh") == 0
         for retries in ("1", "0"):
             killer = threading.Thread(target=kill_first_task_worker)
             killer.start()
@@ -176,10 +155,21 @@ def test_a_crashed_ray_worker_is_retried_then_its_jobs_fail_and_the_others_go_on
             outcomes[retries] = (code, Store(f"r{retries}.sqlite", readonly=True).runs("smoke"))
     finally:
         ray.shutdown()
-    assert len(killed) == 2  # one worker killed in each run
+    err = capfd.readouterr().err
+    assert "Ray: 2 CPUs, 0 GPUs; each task 1 CPUs, 0 GPUs, 1 threads" in err
+    assert scores("one.sqlite") == scores("ray.sqlite") and scores("one.sqlite")
+    assert {r["status"] for r in Store("ray.sqlite", readonly=True).runs("smoke")} == {"ok"}
+    assert len(killed) == 2  # one worker killed in each of the last two runs
     code, runs = outcomes["1"]
     assert code == 0 and {r["status"] for r in runs} == {"ok"}
     code, runs = outcomes["0"]
     failed = [r for r in runs if r["status"] == "failed"]
     assert code == 1 and failed and any(r["status"] == "ok" for r in runs)
     assert all("the task failed" in r["error"] or "UpstreamFailed" in r["error"] for r in failed), failed
+    for _ in range(50):  # Ray's processes end within moments of shutdown
+        left = [p for p in psutil.Process().children(recursive=True)
+                if p.pid not in before and p.is_running() and p.status() != "zombie"]
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left, [p.cmdline()[:3] for p in left]

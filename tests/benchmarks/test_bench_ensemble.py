@@ -4,7 +4,7 @@ side given the same number of images (N members × max(2, 128 / N) steps), timed
 
 On the CPU a batched ensemble is not expected to win: the cores are busy with one model already, and
 vmap turns each convolution into a grouped one. `--ensemble-size auto` is therefore 1 on the CPU
-(bench/runner.AUTO_ENSEMBLE), and this benchmark is what that default rests on: it fails if an
+(bench/devices.AUTO_ENSEMBLE), and this benchmark is what that default rests on: it fails if an
 ensemble of 4 ever trains more than 10% faster than sequential training here, so that the default is
 revisited. The GPU figures come from scripts/gpu_ensemble.py on a GPU, never from these.
 Run with `tox -e bench` (about 4 minutes on 2 cores).
@@ -18,7 +18,7 @@ import torch
 import models as zoo
 from bench.budget import Budget
 from bench.data import load
-from bench.runner import AUTO_ENSEMBLE
+from bench.devices import AUTO_ENSEMBLE
 from models._ensemble import fit_ensemble, member_generator
 
 BATCH = 64
