@@ -3,6 +3,8 @@
 import argparse
 import importlib.util
 import json
+import os
+import shutil
 import sqlite3
 import sys
 import uuid
@@ -63,12 +65,19 @@ def _open_store(path, readonly=False, any_version=False):
         raise Refused(str(exc)) from None
 
 
+def _cxx_compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU backend would build with, if any is on PATH."""
+    return next((path for name in (os.environ.get("CXX"), "g++", "c++", "clang++") if name
+                 and (path := shutil.which(name))), None)
+
+
 def cmd_run(args) -> int:
     from bench.cache import ArtifactCache, CacheError
     from bench.provenance import set_threads
     from bench.devices import DeviceError, DevicesError, resolve_device, resolve_devices, resolve_ensemble_size
     from bench.runner import run_suite
     from bench.store import Claims
+    from models._base import set_compile
 
     suite = _load_or_exit(args.suite, args.max_jobs)
     try:
@@ -92,7 +101,11 @@ def cmd_run(args) -> int:
         raise Refused("msbench run: --address is for --executor ray")
     if args.threads < 1:
         raise Refused(f"msbench run: --threads {args.threads}: must be at least 1")
+    if args.compile and any(d.startswith("cpu") for d in devices) and not _cxx_compiler():
+        raise Refused("msbench run: --compile on the CPU needs a C++ compiler (g++ or clang++) on PATH, as "
+                      "torch.compile builds its CPU kernels with one; install one or leave --compile out")
     set_threads(args.threads)  # fixed, not the core count: the thread count moves scores (README)
+    set_compile(args.compile)  # like threads: another kernel path, recorded with each artifact it trains
     data = _load_data_or_exit(suite, args.data_root)  # a missing file stops here, before anything is written
     if data is None:
         return 2
@@ -105,7 +118,8 @@ def cmd_run(args) -> int:
     _writable_folder(Path(args.out) / suite.name, "leaderboard folder")
     store = _open_store(args.store)
     print(f"suite {suite.name}: {len(suite.jobs)} jobs on {', '.join(devices)} ({args.threads} CPU threads"
-          + (f", batched ensembles of up to {ensemble_size}" if ensemble_size > 1 else "") + "); "
+          + (f", batched ensembles of up to {ensemble_size}" if ensemble_size > 1 else "")
+          + (", torch.compile for models trained alone" if args.compile else "") + "); "
           f"store {args.store}, cache {args.cache}",
           file=sys.stderr)
     claims = Claims(store)
@@ -469,6 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the most jobs that differ only in seed and loss weights trained together as one batched "
                         "ensemble; 1 trains each alone; auto (default): 64 on a GPU, 1 on the CPU, where a batched "
                         "ensemble is slower than training one model after another (README, Batched ensembles)")
+    p.add_argument("--compile", action="store_true",
+                   help="train models that use the shared training step through torch.compile (off by default; the "
+                        "first step of each model compiles, tens of seconds; batched ensembles stay eager). Another "
+                        "kernel path: each artifact records it, and regress --exact flags it")
     p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bars")
     p.add_argument("--fresh", action="store_true",

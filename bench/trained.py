@@ -93,7 +93,7 @@ def obtain_model(job, data, cache: ArtifactCache, device: str, progress: bool, l
         start = time.perf_counter()
         losses = model.fit(data, job.budget, seed=job.seed, progress=progress, desc=job.display)
         seconds = time.perf_counter() - start
-        cache.save(job.key, model, job.spec, losses, trained_on=training_record(device, "alone"))
+        cache.save(job.key, model, job.spec, losses, trained_on=training_record(device, model.training_mode()))
     finally:
         if claims is not None:
             claims.release(claim)
@@ -176,12 +176,12 @@ def _train_group(group, data, cache, device, progress, log, claims=None) -> dict
         log(f"ensemble of {len(group)} ({names}) failed: {type(exc).__name__}: {exc}")
         return {**trained, **{job.key: exc for job in group}}
     seconds = (time.perf_counter() - start) / len(group)
-    record = training_record(device, f"ensemble of {len(group)}")
     for job, model, result in zip(group, members, results):
         if isinstance(result, BaseException):
             trained[job.key] = result
         else:
-            cache.save(job.key, model, job.spec, result, trained_on=record)
+            cache.save(job.key, model, job.spec, result,
+                       trained_on=training_record(device, model.training_mode(ensemble=len(group))))
             trained[job.key] = (model, seconds)
     log(f"trained {sum(not isinstance(r, BaseException) for r in results)} of {len(group)} as one batched "
         f"ensemble in {seconds * len(group):.1f}s: {names}")

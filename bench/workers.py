@@ -45,8 +45,10 @@ def _setup(name: str, device: str, settings: dict) -> None:
     from bench.cache import ArtifactCache
     from bench.features import FeatureSpaces
     from bench.provenance import set_threads
+    from models._base import set_compile
 
     set_threads(settings["threads"])  # the driver's count, whatever this machine's cores: one worker or two, same scores
+    set_compile(settings["compile"])  # and the driver's --compile
     log = lambda message: tqdm.write(f"({name}) {message}", file=sys.stderr)  # noqa: E731
     cache = ArtifactCache(settings["cache_root"], fresh=settings["fresh"])
     suite = settings["suite"]
@@ -182,8 +184,10 @@ def settings_for(suite, cache, threads: int, data_root, fid_weights, run: str) -
     """What a worker needs to set itself up: the same for every worker of one run."""
     import os
 
+    from models._base import compiling
+
     return {"suite": suite, "cache_root": os.path.abspath(cache.root), "fresh": cache.fresh, "threads": threads,
-            "data_root": data_root, "fid_weights": fid_weights, "run": run}
+            "compile": compiling(), "data_root": data_root, "fid_weights": fid_weights, "run": run}
 
 
 def run_on_workers(suite, cache, pool, threads: int, record, pending: list, out, ensemble_size: int,

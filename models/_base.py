@@ -46,6 +46,18 @@ class TrainingDiverged(RuntimeError):
 # read waits for the device, so not every step; a diverged model wastes at most this many steps.
 CHECK_EVERY = 50
 
+# Whether this process trains with torch.compile (`msbench run --compile`): a process setting, like the
+# thread count, because it changes the kernels (and so the float rounding), not what a job is.
+_COMPILE = {"on": False}
+
+
+def set_compile(on: bool) -> None:
+    _COMPILE["on"] = bool(on)
+
+
+def compiling() -> bool:
+    return _COMPILE["on"]
+
 
 def _check_finite(unchecked: list, steps: int) -> None:
     """Raise TrainingDiverged for the first of `unchecked` (step, loss, parts) whose loss or a part
@@ -191,7 +203,7 @@ class Model(torch.nn.Module):
         for NaN and inf every few steps, without a host sync per step. A model that alternates
         updates (a GAN) overrides this."""
         with self.autocast():
-            loss, parts = self.training_loss(x, **batch)
+            loss, parts = self.loss_function()(x, **batch)
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -199,6 +211,27 @@ class Model(torch.nn.Module):
         return loss.detach(), parts
 
     # --- shared behaviour --------------------------------------------------------------
+    def loss_function(self):
+        """`training_loss`, or under `--compile` its torch.compile'd form (compiled once per model, at
+        the first step; backward is compiled with it). A model that trains through it is marked
+        `trained_compiled`, which its artifact records; one with its own step (a GAN) trains eager."""
+        if not compiling():
+            return self.training_loss
+        if self.__dict__.get("compiled_loss") is None:
+            # the compiled loss draws its noise (noise_like's randn_like) as eager torch does, from the same
+            # seeded generator, rather than from Inductor's own generator: compiled and eager training see
+            # the same posterior noise and differ by rounding only (torch._inductor.config.fallback_random)
+            torch._inductor.config.fallback_random = True
+            self.__dict__["compiled_loss"] = torch.compile(self.training_loss)
+        self.__dict__["trained_compiled"] = True
+        return self.__dict__["compiled_loss"]
+
+    def training_mode(self, ensemble: int = 1) -> str:
+        """How this model was trained, as its artifact records it: "alone" or "ensemble of N", and
+        ", compiled" when its steps ran through torch.compile."""
+        mode = "alone" if ensemble == 1 else f"ensemble of {ensemble}"
+        return mode + (", compiled" if self.__dict__.get("trained_compiled") else "")
+
     @classmethod
     def can(cls, capability: str) -> bool:
         """Whether this model declares `capability` (a key of CAPABILITIES)."""

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from bench.data import DATASETS, UnknownDataset, load
 from bench.data.dsprites import FACTOR_SIZES
@@ -140,3 +141,32 @@ def test_sample_with_fixed_factor_refuses_an_incomplete_grid():
 
     with pytest.raises(NotImplementedError, match="not a complete factor grid"):
         Partial().sample_with_fixed_factor(4, 0, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("name", ["dsprites", "textured_objects"])
+def test_torch_painting_matches_numpy_from_the_same_draws(name):
+    """The device path (torch) paints what the CPU path (numpy) paints, and reads the generator the same."""
+    data = load(name, image_size=32)
+    numpy_rng, torch_rng = np.random.default_rng(5), np.random.default_rng(5)
+    factors = data.sample_factors(256, numpy_rng)
+    np.testing.assert_array_equal(factors, data.sample_factors(256, torch_rng))
+    expected = data.paint(np, data.draw(factors, numpy_rng))
+    painted = data.render_on(factors, torch_rng, "cpu")
+    assert painted.dtype == torch.float32 and painted.shape == expected.shape == (256, *data.image_shape)
+    if name == "dsprites":  # binary: a rounding difference can only flip a pixel on a sprite's outline
+        assert (painted.numpy() != expected).mean() < 1e-3
+    else:  # sin and cos of float64 arguments: ulps apart at most
+        np.testing.assert_allclose(painted.numpy(), expected, rtol=0, atol=1e-6)
+    assert numpy_rng.random() == torch_rng.random()  # the next batch's draws are the same too
+
+
+@pytest.mark.parametrize("name", ["dsprites", "textured_objects"])
+def test_batches_are_painted_on_their_device(name):
+    """Off the CPU a batch is painted by torch on the device: on the meta device any numpy step would fail."""
+    data = load(name, image_size=16)
+    x, index = data.batch(8, np.random.default_rng(0), "meta", with_index=True)
+    assert x.device.type == "meta" and x.shape == (8, *data.image_shape) and x.dtype == torch.float32
+    cpu, cpu_index = data.batch(8, np.random.default_rng(0), "cpu", with_index=True)
+    np.testing.assert_array_equal(index, cpu_index)  # the same factors either way
+    if name == "dsprites":  # a sprite is its factors: the CPU batch is their rendering
+        np.testing.assert_array_equal(cpu.numpy(), data.render(data.factors_of(cpu_index)))

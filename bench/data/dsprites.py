@@ -18,7 +18,7 @@ real heart has a deeper notch and a longer point).
 import numpy as np
 
 from bench.data.params import ImageSizeParams
-from bench.data.procedural import Procedural
+from bench.data.procedural import Procedural, as_float32, pixel_centres
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -30,16 +30,16 @@ POSITIONS = np.linspace(0.0, 1.0, 32)
 CENTRE_LOW, CENTRE_SPAN, HALF_EXTENT = 0.25, 0.5, 10 / 64
 
 
-def _inside(shape: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Point-in-shape test in object coordinates (u right, v up, unit half-extent)."""
-    square = np.maximum(np.abs(u), np.abs(v)) <= 1.0
+def _inside(xp, shape, u, v):
+    """Point-in-shape test in object coordinates (u right, v up, unit half-extent); `xp` numpy or torch."""
+    square = xp.maximum(xp.abs(u), xp.abs(v)) <= 1.0
     ellipse = (u / 1.3) ** 2 + (v / 0.7) ** 2 <= 1.0  # 26 x 14 px at 64 px and scale 1
     # Implicit heart (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0 (x in [-1.139, 1.139], y in [-1, 1.236]),
     # mapped onto the real heart's box: u in [-1, 1], v in [-0.8, 0.9] (20 x 17 px at 64 px).
     x, y = 1.139 * u, 1.315 * v + 0.052
     heart = (x**2 + y**2 - 1.0) ** 3 - x**2 * y**3 <= 0.0
     s = shape[:, None, None]
-    return np.where(s == 0, square, np.where(s == 1, ellipse, heart))
+    return xp.where(s == 0, square, xp.where(s == 1, ellipse, heart))
 
 
 class DSprites(Procedural):
@@ -52,10 +52,6 @@ class DSprites(Procedural):
 
     def __init__(self, params: ImageSizeParams = ImageSizeParams(), root=None):
         self.params = params
-        size = params.image_size
-        centres = (np.arange(size) + 0.5) / size
-        self._px = centres[None, None, :]  # x grows to the right (columns)
-        self._py = centres[None, :, None]  # pos_y grows down the rows, as image indices do
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -67,14 +63,23 @@ class DSprites(Procedural):
             raise ValueError(f"factors must be (n, {len(self.factor_sizes)}), got {factors.shape}")
         if (factors < 0).any() or (factors >= np.array(self.factor_sizes)).any():
             raise ValueError("factor index out of range for the dSprites grid")
-        shape, scale, orient, fx, fy = factors.T
-        half = (HALF_EXTENT * SCALES[scale])[:, None, None]
-        theta = ORIENTATIONS[orient][:, None, None]
-        dx = (self._px - (CENTRE_LOW + CENTRE_SPAN * POSITIONS[fx])[:, None, None]) / half
-        dy = -(self._py - (CENTRE_LOW + CENTRE_SPAN * POSITIONS[fy])[:, None, None]) / half
-        cos, sin = np.cos(theta), np.sin(theta)
+        return self.paint(np, self.draw(factors))
+
+    def draw(self, factors: np.ndarray, rng=None) -> dict:
+        """Each sprite's shape, half-extent, rotation and centre (float64); a sprite draws no randomness."""
+        shape, scale, orient, fx, fy = np.asarray(factors, dtype=np.int64).T
+        theta = ORIENTATIONS[orient]
+        return {"shape": shape, "half": HALF_EXTENT * SCALES[scale], "cos": np.cos(theta), "sin": np.sin(theta),
+                "cx": CENTRE_LOW + CENTRE_SPAN * POSITIONS[fx], "cy": CENTRE_LOW + CENTRE_SPAN * POSITIONS[fy]}
+
+    def paint(self, xp, drawn: dict):
+        half, cos, sin, cx, cy = (drawn[k][:, None, None] for k in ("half", "cos", "sin", "cx", "cy"))
+        centres = pixel_centres(xp, self.params.image_size, half)
+        px, py = centres[None, None, :], centres[None, :, None]  # x grows right; pos_y grows down the rows
+        dx = (px - cx) / half
+        dy = -(py - cy) / half
         u, v = cos * dx + sin * dy, -sin * dx + cos * dy  # rotate the frame by -theta
-        return _inside(shape, u, v).astype(np.float32)[:, None]
+        return as_float32(xp, _inside(xp, drawn["shape"], u, v))[:, None]
 
     def images_of(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self.render(factors)  # the factors alone determine a sprite

@@ -1,9 +1,29 @@
-"""What the procedural datasets share: images drawn from factors on demand, so nothing is held."""
+"""What the procedural datasets share: images drawn from factors on demand, so nothing is held.
+
+A dataset renders in two halves: `draw` takes the per-image numbers (factor values, random nuisance)
+from the numpy generator on the host, and `paint` turns them into pixels with array code written once
+for numpy and torch (`xp`). On the CPU a batch is painted in numpy, as it always was; on another device
+(a GPU) the few per-image numbers travel there and the pixels are painted on the device, so training
+never waits for the host to paint images. Both read the generator identically, so a seed gives the same
+factors and nuisance on every device; the pixels agree to float rounding (a device's sin may differ by
+ulps; on this project's CPU, torch and numpy paint identical pixels, tests/test_data.py).
+"""
 
 import dataclasses
 
 import numpy as np
 import torch
+
+
+def pixel_centres(xp, size: int, like):
+    """Pixel centres in units of the image side, in `like`'s float type (and device, for torch)."""
+    if xp is np:
+        return ((np.arange(size) + 0.5) / size).astype(like.dtype)
+    return (xp.arange(size, dtype=like.dtype, device=like.device) + 0.5) / size
+
+
+def as_float32(xp, a):
+    return a.astype(np.float32) if xp is np else a.to(xp.float32)
 
 
 class Procedural:
@@ -37,10 +57,31 @@ class Procedural:
         factors[:, factor] = factors[0, factor]
         return self.images_of(factors, rng), factors
 
+    # --- what subclasses implement -------------------------------------------------
+    def draw(self, factors: np.ndarray, rng: np.random.Generator) -> dict:
+        """The per-image numbers `paint` needs, as numpy arrays: the factors' values and any nuisance,
+        drawn from `rng` in a fixed order (that order is part of the dataset's version)."""
+        raise NotImplementedError
+
+    def paint(self, xp, drawn: dict):
+        """Float32 images (n, C, H, W) from `draw`'s numbers, in array module `xp` (numpy or torch)."""
+        raise NotImplementedError
+
+    # --- shared behaviour --------------------------------------------------------------
+    def render_on(self, factors: np.ndarray, rng: np.random.Generator, device) -> torch.Tensor:
+        """The images of `factors` painted by torch on `device`, from the same draws as the numpy path."""
+        device = torch.device(device)
+        drawn = {k: torch.as_tensor(v).to(device, non_blocking=True) for k, v in self.draw(factors, rng).items()}
+        return self.paint(torch, drawn)
+
     def batch(self, n: int, rng: np.random.Generator, device, with_index: bool = False):
         """A training batch on `device`; with `with_index`, also each image's factor-grid index (the
         same draws either way). Sets with nuisance (textured_objects) render a new image each time:
-        the index names its factors, not the image."""
-        images, factors = self.sample(n, rng)
-        x = torch.from_numpy(images).to(device, non_blocking=True)
+        the index names its factors, not the image. Painted in numpy on the CPU, on the device elsewhere."""
+        device = torch.device(device)
+        factors = self.sample_factors(n, rng)
+        if device.type == "cpu":
+            x = torch.from_numpy(self.paint(np, self.draw(factors, rng)))
+        else:
+            x = self.render_on(factors, rng, device)
         return (x, np.ravel_multi_index(tuple(factors.T), self.factor_sizes)) if with_index else x
