@@ -57,15 +57,16 @@ class Procedural:
         factors[:, factor] = factors[0, factor]
         return self.images_of(factors, rng), factors
 
-    # --- what subclasses implement -------------------------------------------------
+    # --- what subclasses implement (the two halves default to host rendering by `images_of`) ---------
     def draw(self, factors: np.ndarray, rng: np.random.Generator) -> dict:
         """The per-image numbers `paint` needs, as numpy arrays: the factors' values and any nuisance,
-        drawn from `rng` in a fixed order (that order is part of the dataset's version)."""
-        raise NotImplementedError
+        drawn from `rng` in a fixed order (that order is part of the dataset's version). By default the
+        whole images, rendered on the host by `images_of` (a set that splits nothing off still works)."""
+        return {"images": self.images_of(factors, rng)}
 
     def paint(self, xp, drawn: dict):
         """Float32 images (n, C, H, W) from `draw`'s numbers, in array module `xp` (numpy or torch)."""
-        raise NotImplementedError
+        return drawn["images"]
 
     # --- shared behaviour --------------------------------------------------------------
     def render_on(self, factors: np.ndarray, rng: np.random.Generator, device) -> torch.Tensor:
