@@ -1,13 +1,13 @@
 """One worker process per device (`msbench run --devices cpu,cpu`, `cuda:0,cuda:1` or `all`).
 
 The driver plans and records; the workers train and score:
-- jobs are taken level by level: the stages nothing builds on first, then the jobs that build on them,
-  so that a stage is trained once, before any job needs it, and then read from the shared cache;
-- within a level, the jobs that may train together form batched ensembles (`plan_ensembles`), and every
-  other job is a task of its own; each task goes to the next free worker;
+- the jobs that may train together form batched ensembles (`plan_ensembles`), and every other job is a
+  task of its own; a task is sent, to the next free worker, as soon as every stage its jobs build on has
+  been trained (by the task that holds it), so that a stage is trained once, before any job needs it, and
+  then read from the shared cache, and no task waits on stages it does not need;
 - a worker pins the run's thread count, trains or loads (artifacts are written atomically to the shared
   cache), scores, and sends the scores back; only the driver writes the store, so it keeps one writer;
-- a job whose stage failed at an earlier level is recorded failed without being sent; a worker that dies
+- a job whose stage failed is recorded failed without being sent; a worker that dies
   fails the jobs of its task, and the others go on.
 """
 
@@ -197,9 +197,12 @@ def run_on_workers(suite, cache, pool, threads: int, record, pending: list, out,
     counts them. The pool is closed on the way out."""
     say = lambda message: tqdm.write(message, file=out)  # noqa: E731
     suite_keys = {job.key for job in pending}
-    everything = all_jobs(pending)
-    levels = sorted({depth(job) for job in everything.values()})
-    failed = {}  # key -> reason, of stages (and jobs) that failed: what builds on them is not sent
+    todo = {key: job for key, job in all_jobs(pending).items() if key in suite_keys or not cache.has(key)}
+    groups = [group for group in plan_ensembles(list(todo.values()), cache, ensemble_size)
+              if all(job.key in todo for job in group)]
+    grouped = {job.key for group in groups for job in group}
+    waiting = groups + [[job] for job in sorted(todo.values(), key=depth) if job.key not in grouped]
+    finished, failed = set(), {}  # keys whose task has answered; key -> reason, of the jobs and stages that failed
     saved = set(cache.saved)
     say(pool.describe(threads))
     running = {}
@@ -207,47 +210,53 @@ def run_on_workers(suite, cache, pool, threads: int, record, pending: list, out,
     def fail(task, reason):
         for job in task:
             failed[job.key] = reason
+            finished.add(job.key)
             if job.key in suite_keys:
                 record(job, {"status": "failed", "phase": "train", "error": reason, "device": None, "started": _now()})
 
-    try:
-        for level in levels:
-            jobs = [job for job in everything.values() if depth(job) == level
-                    and (job.key in suite_keys or not cache.has(job.key))]
+    def dispatch():
+        """Send every waiting task whose stages have all answered; a job whose stage failed fails unsent."""
+        still = []
+        for task in waiting:
+            if any(stage.key in todo and stage.key not in finished for job in task for _, stage in job.upstream):
+                still.append(task)
+                continue
             ready = []
-            for job in jobs:
+            for job in task:
                 broken = upstream_keys(job) & failed.keys()
                 if broken:
                     stage = next(stage for _, stage in job.upstream if stage.key in broken or upstream_keys(stage) & broken)
                     fail([job], f"UpstreamFailed: {stage.display} failed: {failed.get(stage.key) or failed[min(broken)]}")
                 else:
                     ready.append(job)
-            ready_keys = {job.key for job in ready}
-            groups = [group for group in plan_ensembles(ready, cache, ensemble_size)
-                      if all(job.key in ready_keys for job in group)]
-            grouped = {job.key for group in groups for job in group}
-            for task in groups + [[job] for job in ready if job.key not in grouped]:
-                running[pool.submit(task, [job.key in suite_keys for job in task], saved)] = task
-            while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    task = running.pop(future)
-                    try:
-                        answer = future.result()
-                    except Exception as exc:  # noqa: BLE001 - the task's jobs fail; the rest go on unless the pool is gone
-                        if pool.lost(exc):
-                            running[future] = task  # failed below with the others in flight
-                            raise WorkerDied(f"{pool.lost(exc)}; the jobs it had are not scored") from exc
-                        fail(task, f"the task failed: {type(exc).__name__}: {exc}")
-                        continue
-                    saved |= set(answer["saved"])
-                    cache.adopt(saved)
-                    for job in task:
-                        outcome = answer["results"][job.key]
-                        if outcome["status"] == "failed":
-                            failed[job.key] = outcome["error"]
-                        if job.key in suite_keys:
-                            record(job, outcome)
+            if ready:
+                running[pool.submit(ready, [job.key in suite_keys for job in ready], saved)] = ready
+        waiting[:] = still
+
+    try:
+        dispatch()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = running.pop(future)
+                try:
+                    answer = future.result()
+                except Exception as exc:  # noqa: BLE001 - the task's jobs fail; the rest go on unless the pool is gone
+                    if pool.lost(exc):
+                        running[future] = task  # failed below with the others in flight
+                        raise WorkerDied(f"{pool.lost(exc)}; the jobs it had are not scored") from exc
+                    fail(task, f"the task failed: {type(exc).__name__}: {exc}")
+                    continue
+                saved |= set(answer["saved"])
+                cache.adopt(saved)
+                for job in task:
+                    outcome = answer["results"][job.key]
+                    finished.add(job.key)
+                    if outcome["status"] == "failed":
+                        failed[job.key] = outcome["error"]
+                    if job.key in suite_keys:
+                        record(job, outcome)
+            dispatch()
     except (KeyboardInterrupt, WorkerDied) as exc:
         for task in running.values():
             fail(task, "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else str(exc))

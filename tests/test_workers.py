@@ -1,6 +1,7 @@
 """Worker processes (`msbench run --devices cpu,cpu`, bench/workers.py): the same scores as one process,
 stages trained once and before the jobs that need them, the driver the store's only writer."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -48,6 +49,19 @@ def test_two_cpu_workers_give_the_scores_of_one_process(workdir, capfd):  # capf
     assert run("two.sqlite", "--devices", "cpu,cpu") == 0
     err = capfd.readouterr().err
     assert err.count("already scored, skipped") == len(runs) and "workers:" not in err
+
+
+def test_ensemble_groups_on_two_workers_score_as_in_one_process(workdir, capfd):
+    assert run("one.sqlite", "--device", "cpu", "--ensemble-size", "4") == 0
+    capfd.readouterr()
+    assert run("two.sqlite", "--devices", "cpu,cpu", "--ensemble-size", "4", "--fresh") == 0
+    err = capfd.readouterr().err
+    assert err.count("trained 2 of 2 as one batched ensemble") == 1  # beta 1 and 4, in a worker
+    # MS-VAE waited for its stage one, trained in the group, and read it from the cache
+    assert "MS-VAE seed=0: stage_one beta_tcvae: reused cached" in err
+    assert scores("one.sqlite") == scores("two.sqlite") and scores("one.sqlite")
+    modes = {r["label"]: json.loads(r["environment"])["training"] for r in Store("two.sqlite", readonly=True).runs("smoke")}
+    assert modes["beta-TCVAE"] == "ensemble of 2" and modes["MS-VAE"] == "alone"
 
 
 def test_stages_come_before_the_jobs_that_build_on_them():
@@ -173,3 +187,50 @@ def test_ray_scores_as_the_local_executor_retries_a_crashed_worker_and_leaves_no
             break
         time.sleep(0.2)
     assert not left, [p.cmdline()[:3] for p in left]
+
+
+class _ScriptedPool:
+    """A pool whose tasks answer at once, except beta-TCVAE[beta=1]'s, which answers only once MS-VAE's task
+    is sent (or after 10 s): a level barrier would send MS-VAE only after it."""
+
+    def __init__(self):
+        self.sent, self.slow, self.slow_was_done = [], None, None
+
+    def describe(self, threads):
+        return "scripted pool"
+
+    def submit(self, jobs, scored, saved):
+        from concurrent.futures import Future
+
+        self.sent.append([job.display for job in jobs])
+        future, answer = Future(), {"results": {job.key: {"status": "ok"} for job in jobs}, "saved": []}
+        if any("beta=1" in job.display for job in jobs):
+            self.slow = (future, answer)
+            threading.Timer(10, lambda: future.done() or future.set_result(answer)).start()
+        else:
+            future.set_result(answer)
+        if any(job.model == "ms_vae" for job in jobs):
+            self.slow_was_done = self.slow[0].done()  # beta=1's task is sent first, with the other stage ones
+            if not self.slow_was_done:
+                self.slow[0].set_result(self.slow[1])
+        return future
+
+    def lost(self, exc):
+        return None
+
+    def close(self, abort=False):
+        pass
+
+
+def test_a_task_is_sent_when_its_own_stages_are_done_not_after_a_whole_level(tmp_path):
+    from bench.cache import ArtifactCache
+    from bench.workers import run_on_workers
+
+    suite, pool, recorded = load_suite(SMOKE), _ScriptedPool(), []
+    run_on_workers(suite, ArtifactCache(tmp_path), pool, 1, lambda job, outcome: recorded.append(job.display),
+                   list(suite.jobs), open(os.devnull, "w"), 1, None)
+    flat = [name for task in pool.sent for name in task]
+    assert sorted(flat) == sorted(job.display for job in suite.jobs)  # each job sent once: its stage is a suite job
+    assert flat.index("MS-VAE seed=0") > flat.index("beta-TCVAE[beta=4] seed=0")  # after its stage one
+    assert pool.slow_was_done is False  # sent while beta=1, which MS-VAE does not need, was still training
+    assert sorted(recorded) == sorted(flat)
