@@ -119,7 +119,7 @@ def cmd_run(args) -> int:
     store = _open_store(args.store)
     print(f"suite {suite.name}: {len(suite.jobs)} jobs on {', '.join(devices)} ({args.threads} CPU threads"
           + (f", batched ensembles of up to {ensemble_size}" if ensemble_size > 1 else "")
-          + (", torch.compile for models trained alone" if args.compile else "") + "); "
+          + (", torch.compile" if args.compile else "") + "); "
           f"store {args.store}, cache {args.cache}",
           file=sys.stderr)
     claims = Claims(store)
@@ -484,9 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "ensemble; 1 trains each alone; auto (default): 64 on a GPU, 1 on the CPU, where a batched "
                         "ensemble is slower than training one model after another (README, Batched ensembles)")
     p.add_argument("--compile", action="store_true",
-                   help="train models that use the shared training step through torch.compile (off by default; the "
-                        "first step of each model compiles, tens of seconds; batched ensembles stay eager). Another "
-                        "kernel path: each artifact records it, and regress --exact flags it")
+                   help="train through torch.compile (off by default): the shared training step's loss, or a batched "
+                        "ensemble's vmapped loss; models with their own step (the GANs) stay eager. The first step "
+                        "compiles (seconds to a minute). Another kernel path: each artifact records it, and regress "
+                        "--exact flags it")
     p.add_argument("--out", default="leaderboards", help="where leaderboards go (default leaderboards/)")
     p.add_argument("--no-progress", action="store_true", help="no per-step progress bars")
     p.add_argument("--fresh", action="store_true",

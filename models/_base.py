@@ -214,7 +214,8 @@ class Model(torch.nn.Module):
     def loss_function(self):
         """`training_loss`, or under `--compile` its torch.compile'd form (compiled once per model, at
         the first step; backward is compiled with it). A model that trains through it is marked
-        `trained_compiled`, which its artifact records; one with its own step (a GAN) trains eager."""
+        `trained_compiled`, which its artifact records; one with its own step (a GAN) trains eager.
+        Batched ensembles compile their vmapped loss instead (models/_ensemble.py)."""
         if not compiling():
             return self.training_loss
         if self.__dict__.get("compiled_loss") is None:
@@ -297,6 +298,7 @@ class Model(torch.nn.Module):
                    leave=False, dynamic_ncols=True, unit="step")
         self.__dict__["fit_seed"] = seed  # what index-derived noise is seeded with (not saved: derived)
         self.__dict__["precision"] = budget.precision  # what `autocast` reads while training
+        self.__dict__["trained_compiled"] = False  # set by loss_function when a step runs compiled
         for step in bar:
             if self.uses_index:
                 x, index = data.batch(budget.batch_size, rng, self.device, with_index=True)

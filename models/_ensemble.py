@@ -23,7 +23,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from bench.budget import Budget
-from models._base import CHECK_EVERY, Model, TrainingDiverged
+from models._base import CHECK_EVERY, Model, TrainingDiverged, compiling
 
 
 def can_ensemble(cls) -> bool:
@@ -141,6 +141,10 @@ def fit_ensemble(members: list, generators: list, data, budget: Budget, seeds: l
             return functional_call(module, {**p, **f}, (x, inputs), strict=True, tie_weights=False)
 
     step_all = vmap(member_loss)  # randomness="error": a draw not fed through noise_like fails loudly
+    if compiling():  # `--compile`: the vmapped loss as one compiled graph (the noise is fed in, so no draw inside)
+        step_all = torch.compile(step_all)
+    for member in members:
+        member.__dict__["trained_compiled"] = compiling()  # what its artifact records (Model.training_mode)
     log_every = max(1, budget.steps // 100)
     check_every = min(log_every, CHECK_EVERY)
     logs, outcome = [[] for _ in members], [None] * n

@@ -43,7 +43,7 @@ def test_compiled_training_matches_eager_and_is_recorded_as_its_own_mode(workdir
     assert _run("eager", "eager.sqlite") == 0
     assert not compiling()
     assert _run("compiled", "compiled.sqlite", "--compile") == 0
-    assert "torch.compile for models trained alone" in capsys.readouterr().err
+    assert ", torch.compile)" in capsys.readouterr().err
     key = load_suite("tiny.yaml").jobs[0].key
 
     # the same training up to float rounding: same initial weights, batches and posterior noise
@@ -62,3 +62,28 @@ def test_compiled_training_matches_eager_and_is_recorded_as_its_own_mode(workdir
     baseline = {"training": run_environment(runs["eager"])["training"], "cells": []}
     problems = compare(baseline, _empty(), runs["compiled"], run_environment(runs["compiled"]), {}, exact=True).problems
     assert any("alone, compiled" in p for p in problems), problems
+
+
+def test_a_compiled_ensemble_trains_as_the_eager_one(no_compile_after):
+    import torch
+
+    import models as zoo
+    from bench.budget import Budget
+    from bench.data import load
+    from models._ensemble import fit_ensemble, member_generator
+
+    data, cls = load("dsprites", image_size=32), zoo.get("beta_tcvae")
+    trained = {}
+    for compiled in (False, True):
+        set_compile(compiled)
+        members, generators = [], []
+        for seed, beta in ((0, 1.0), (1, 4.0)):
+            torch.manual_seed(seed)
+            members.append(cls(cls.Config(beta=beta, latent_dim=4), data.data_shape))
+            generators.append(member_generator("cpu"))
+        fit_ensemble(members, generators, data, Budget(steps=20, batch_size=16), [0, 1], progress=False)
+        trained[compiled] = members
+        assert [m.training_mode(ensemble=2) for m in members] == ["ensemble of 2" + (", compiled" if compiled else "")] * 2
+    for eager, compiled in zip(trained[False], trained[True]):
+        moved = max((a - b).abs().max().item() for a, b in zip(eager.parameters(), compiled.parameters()))
+        assert 0 < moved < 1e-5, moved
