@@ -2,6 +2,7 @@
 """The GPU figures of batched ensembles, in one run (prepared for the device machine; runs on a CPU too,
 for a check of the script itself, with small --steps):
 
+0. the procedural datasets painted on the device against numpy's pixels;
 1. throughput of disentanglement-lib's β-TCVAE at 64×64×3, batch 64: N models trained one after another
    against one ensemble of N, for N in --sizes, in images/s, with the GPU's utilisation sampled by
    nvidia-smi while each side runs;
@@ -10,7 +11,7 @@ for a check of the script itself, with small --steps):
    measured on a stand-in dataset of the suite's image shape, times the suite's steps. Evaluation is
    not in it (it needs the dataset's files) and is printed as missing.
 
-    python scripts/gpu_ensemble.py [--device cuda] [--sizes 1,4,16,64] [--steps 20] [--suite suites/cars3d.yaml]
+    python scripts/gpu_ensemble.py [--device cuda] [--sizes 1,4,16,64] [--steps 20] [--suite suites/cars3d.yaml] [--compile]
 """
 
 import argparse
@@ -33,6 +34,7 @@ from bench.config import build  # noqa: E402
 from bench.data import load  # noqa: E402
 from bench.suite import load_suite  # noqa: E402
 from bench.trained import all_jobs, plan_ensembles  # noqa: E402
+from models._base import set_compile  # noqa: E402
 from models._ensemble import fit_ensemble, member_generator  # noqa: E402
 
 
@@ -97,12 +99,29 @@ def throughput(data, device, sizes, steps):
         alone, use_alone = timed(lambda: [m.fit(data, budget, seed=s, progress=False) for s, (m, _) in enumerate(models)],
                                  device)
         members = built("beta_tcvae", {"beta": 4.0}, range(n), data.data_shape, device)
+        fit_ensemble([m for m, _ in members], [g for _, g in members], data, Budget(steps=2, batch_size=64),
+                     list(range(n)), progress=False)  # warm-up (and, with --compile, the compilation)
         together, use_together = timed(lambda: fit_ensemble([m for m, _ in members], [g for _, g in members], data,
                                                             budget, list(range(n)), progress=False), device)
         images = n * steps * 64
         show = lambda u: "n/a" if u is None else f"{u:.0f}%"  # noqa: E731
         print(f"| {n} | {images / alone:.0f} | {show(use_alone)} | {images / together:.0f} | {show(use_together)} "
               f"| {alone / together:.2f} |", flush=True)
+
+
+def paint_check(device):
+    """The procedural sets painted on `device` against numpy's pixels from the same seed (bench/data/procedural.py)."""
+    import numpy as np
+
+    for name in ("dsprites", "textured_objects"):
+        data = load(name, image_size=64)
+        host, there = np.random.default_rng(0), np.random.default_rng(0)
+        factors = data.sample_factors(256, host)
+        data.sample_factors(256, there)
+        expected = data.paint(np, data.draw(factors, host))
+        painted = data.render_on(factors, there, device).cpu().numpy()
+        print(f"{name} painted on {device}: largest difference {np.abs(painted - expected).max():.2g}, "
+              f"pixels that differ {(painted != expected).mean():.2g}")
 
 
 def suite_estimate(path, device, cap, steps):
@@ -149,9 +168,13 @@ def main():
     parser.add_argument("--suite", default=str(ROOT / "suites" / "cars3d.yaml"))
     parser.add_argument("--cap", type=int, default=64)
     parser.add_argument("--skip-suite", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="train through torch.compile, as msbench run --compile")
     args = parser.parse_args()
+    set_compile(args.compile)
     torch.backends.cudnn.benchmark = False
-    print(f"device {args.device}" + (f" ({torch.cuda.get_device_name(0)})" if args.device.startswith("cuda") else ""))
+    print(f"device {args.device}" + (f" ({torch.cuda.get_device_name(0)})" if args.device.startswith("cuda") else "")
+          + (", torch.compile" if args.compile else ""))
+    paint_check(args.device)
     data = load("textured_objects", image_size=64)
     throughput(data, args.device, [int(n) for n in args.sizes.split(",")], args.steps)
     if not args.skip_suite:
