@@ -3,8 +3,6 @@
 import argparse
 import importlib.util
 import json
-import os
-import shutil
 import sqlite3
 import sys
 import uuid
@@ -65,16 +63,11 @@ def _open_store(path, readonly=False, any_version=False):
         raise Refused(str(exc)) from None
 
 
-def _cxx_compiler() -> str | None:
-    """The C++ compiler torch.compile's CPU backend would build with, if any is on PATH."""
-    return next((path for name in (os.environ.get("CXX"), "g++", "c++", "clang++") if name
-                 and (path := shutil.which(name))), None)
-
-
 def cmd_run(args) -> int:
     from bench.cache import ArtifactCache, CacheError
     from bench.provenance import set_threads
-    from bench.devices import DeviceError, DevicesError, resolve_device, resolve_devices, resolve_ensemble_size
+    from bench.devices import (DeviceError, DevicesError, compile_problem, resolve_device, resolve_devices,
+                               resolve_ensemble_size)
     from bench.runner import run_suite
     from bench.store import Claims
     from models._base import set_compile
@@ -101,9 +94,8 @@ def cmd_run(args) -> int:
         raise Refused("msbench run: --address is for --executor ray")
     if args.threads < 1:
         raise Refused(f"msbench run: --threads {args.threads}: must be at least 1")
-    if args.compile and any(d.startswith("cpu") for d in devices) and not _cxx_compiler():
-        raise Refused("msbench run: --compile on the CPU needs a C++ compiler (g++ or clang++) on PATH, as "
-                      "torch.compile builds its CPU kernels with one; install one or leave --compile out")
+    if args.compile and (problem := compile_problem(devices)):
+        raise Refused(f"msbench run: {problem}")
     set_threads(args.threads)  # fixed, not the core count: the thread count moves scores (README)
     set_compile(args.compile)  # like threads: another kernel path, recorded with each artifact it trains
     data = _load_data_or_exit(suite, args.data_root)  # a missing file stops here, before anything is written

@@ -61,3 +61,16 @@ def resolve_devices(value: str) -> list[str]:
                 for name in names]
     except DeviceError as exc:
         raise DevicesError(str(exc).replace("--device ", "--devices: ")) from None
+
+
+def compile_problem(devices) -> str | None:
+    """Why `--compile` cannot work on `devices` here, or None: on the CPU, torch.compile builds its kernels
+    with the C++ compiler in $CXX, else g++ (torch._inductor.config.cpp.cxx), which must be on PATH."""
+    import os
+    import shutil
+
+    compiler = os.environ.get("CXX") or "g++"
+    if any(str(d).startswith("cpu") for d in devices) and not shutil.which(compiler):
+        return (f"--compile on the CPU needs the C++ compiler torch.compile builds with ({compiler}, from $CXX or "
+                "else g++) on PATH; install it, or leave --compile out")
+    return None

@@ -44,11 +44,14 @@ def _setup(name: str, device: str, settings: dict) -> None:
     from bench import data as datasets
     from bench.cache import ArtifactCache
     from bench.features import FeatureSpaces
+    from bench.devices import compile_problem
     from bench.provenance import set_threads
     from models._base import set_compile
 
     set_threads(settings["threads"])  # the driver's count, whatever this machine's cores: one worker or two, same scores
     set_compile(settings["compile"])  # and the driver's --compile
+    if settings["compile"] and (problem := compile_problem([device])):
+        raise RuntimeError(f"{name}: {problem}")  # a Ray node may lack what the driver's machine has
     log = lambda message: tqdm.write(f"({name}) {message}", file=sys.stderr)  # noqa: E731
     cache = ArtifactCache(settings["cache_root"], fresh=settings["fresh"])
     suite = settings["suite"]
@@ -215,23 +218,26 @@ def run_on_workers(suite, cache, pool, threads: int, record, pending: list, out,
                 record(job, {"status": "failed", "phase": "train", "error": reason, "device": None, "started": _now()})
 
     def dispatch():
-        """Send every waiting task whose stages have all answered; a job whose stage failed fails unsent."""
-        still = []
-        for task in waiting:
-            if any(stage.key in todo and stage.key not in finished for job in task for _, stage in job.upstream):
-                still.append(task)
-                continue
-            ready = []
-            for job in task:
-                broken = upstream_keys(job) & failed.keys()
-                if broken:
-                    stage = next(stage for _, stage in job.upstream if stage.key in broken or upstream_keys(stage) & broken)
-                    fail([job], f"UpstreamFailed: {stage.display} failed: {failed.get(stage.key) or failed[min(broken)]}")
-                else:
-                    ready.append(job)
-            if ready:
-                running[pool.submit(ready, [job.key in suite_keys for job in ready], saved)] = ready
-        waiting[:] = still
+        """Send every waiting task whose stages (direct or deeper) have all answered; a job whose stage failed
+        fails unsent. Repeated until nothing changes: failing one job may settle a task that waits on it."""
+        changed = True
+        while changed:
+            changed, still = False, []
+            for task in waiting:
+                if any(key in todo and key not in finished for job in task for key in upstream_keys(job)):
+                    still.append(task)
+                    continue
+                changed, ready = True, []
+                for job in task:
+                    broken = upstream_keys(job) & failed.keys()
+                    if broken:
+                        stage = next(stage for _, stage in job.upstream if stage.key in broken or upstream_keys(stage) & broken)
+                        fail([job], f"UpstreamFailed: {stage.display} failed: {failed.get(stage.key) or failed[min(broken)]}")
+                    else:
+                        ready.append(job)
+                if ready:
+                    running[pool.submit(ready, [job.key in suite_keys for job in ready], saved)] = ready
+            waiting[:] = still
 
     try:
         dispatch()
@@ -257,6 +263,8 @@ def run_on_workers(suite, cache, pool, threads: int, record, pending: list, out,
                     if job.key in suite_keys:
                         record(job, outcome)
             dispatch()
+        for task in waiting:  # cannot happen (every stage is in a task, or cached): never drop a job silently
+            fail(task, "never sent: a stage it builds on was not scheduled (a bug in msbench; please report it)")
     except (KeyboardInterrupt, WorkerDied) as exc:
         for task in running.values():
             fail(task, "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else str(exc))

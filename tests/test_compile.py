@@ -87,3 +87,12 @@ def test_a_compiled_ensemble_trains_as_the_eager_one(no_compile_after):
     for eager, compiled in zip(trained[False], trained[True]):
         moved = max((a - b).abs().max().item() for a, b in zip(eager.parameters(), compiled.parameters()))
         assert 0 < moved < 1e-5, moved
+
+
+def test_compile_without_the_cpu_compiler_is_refused_in_one_line(workdir, capsys, monkeypatch, no_compile_after):
+    (workdir / "tiny.yaml").write_text(SUITE)
+    monkeypatch.setenv("CXX", "no-such-compiler-msbench")
+    assert _run("c", "s.sqlite", "--compile") == 2
+    err = capsys.readouterr().err
+    assert "no-such-compiler-msbench" in err and "--compile" in err
+    assert not (workdir / "s.sqlite").exists()  # refused before anything was written

@@ -206,7 +206,8 @@ class _ScriptedPool:
         future, answer = Future(), {"results": {job.key: {"status": "ok"} for job in jobs}, "saved": []}
         if any("beta=1" in job.display for job in jobs):
             self.slow = (future, answer)
-            threading.Timer(10, lambda: future.done() or future.set_result(answer)).start()
+            self.timer = threading.Timer(10, lambda: future.done() or future.set_result(answer))
+            self.timer.start()
         else:
             future.set_result(answer)
         if any(job.model == "ms_vae" for job in jobs):
@@ -219,7 +220,7 @@ class _ScriptedPool:
         return None
 
     def close(self, abort=False):
-        pass
+        self.timer.cancel()
 
 
 def test_a_task_is_sent_when_its_own_stages_are_done_not_after_a_whole_level(tmp_path):
@@ -234,3 +235,89 @@ def test_a_task_is_sent_when_its_own_stages_are_done_not_after_a_whole_level(tmp
     assert flat.index("MS-VAE seed=0") > flat.index("beta-TCVAE[beta=4] seed=0")  # after its stage one
     assert pool.slow_was_done is False  # sent while beta=1, which MS-VAE does not need, was still training
     assert sorted(recorded) == sorted(flat)
+
+
+class _Job:
+    """The little of a job run_on_workers reads: key, upstream stages, display and model names."""
+
+    def __init__(self, key, upstream=()):
+        self.key = self.display = self.model = key
+        self.upstream = tuple((f"stage_{i}", stage) for i, stage in enumerate(upstream))
+
+
+class _Cache:
+    def __init__(self, cached=()):
+        self.saved, self.cached = set(), set(cached)
+
+    def has(self, key):
+        return key in self.cached
+
+    def adopt(self, keys):
+        pass
+
+
+class _AnsweringPool:
+    """Answers each task at once, ok, except the jobs in `failing`; a task with a job in `slow` answers 0.3 s
+    later. `answered_before[key]`: which jobs had answered when `key`'s task was sent."""
+
+    def __init__(self, failing=(), slow=()):
+        self.sent, self.failing, self.slow, self.answered, self.answered_before = [], set(failing), set(slow), set(), {}
+
+    def describe(self, threads):
+        return "answering pool"
+
+    def submit(self, jobs, scored, saved):
+        from concurrent.futures import Future
+
+        keys = [job.key for job in jobs]
+        self.sent.append(keys)
+        self.answered_before.update({key: set(self.answered) for key in keys})
+        future = Future()
+        answer = {"results": {key: {"status": "failed", "error": "boom"} if key in self.failing else {"status": "ok"}
+                              for key in keys}, "saved": []}
+
+        def reply():
+            self.answered.update(keys)
+            future.set_result(answer)
+
+        threading.Timer(0.3, reply).start() if self.slow & set(keys) else reply()
+        return future
+
+    def lost(self, exc):
+        return None
+
+    def close(self, abort=False):
+        pass
+
+
+def _run_scripted(monkeypatch, pending, pool, cache=None, groups=()):
+    import bench.workers
+    from bench.workers import run_on_workers
+
+    monkeypatch.setattr(bench.workers, "plan_ensembles", lambda jobs, cache, size: [list(g) for g in groups])
+    recorded = {}
+    run_on_workers(None, cache or _Cache(), pool, 1, lambda job, outcome: recorded.setdefault(job.key, outcome),
+                   pending, open(os.devnull, "w"), 4, None)
+    return recorded
+
+
+def test_a_group_whose_stages_stage_failed_is_recorded_failed_not_dropped(monkeypatch):
+    teacher = _Job("teacher")
+    student = _Job("student", [teacher])  # fails unsent when its teacher fails
+    a, b = _Job("ms_vae_a", [student]), _Job("ms_vae_b", [student])
+    pool = _AnsweringPool(failing={"teacher"})
+    recorded = _run_scripted(monkeypatch, [a, b], pool, groups=[[a, b]])
+    assert pool.sent == [["teacher"]]
+    assert {key: outcome["status"] for key, outcome in recorded.items()} == {"ms_vae_a": "failed", "ms_vae_b": "failed"}
+    assert "UpstreamFailed: student failed: UpstreamFailed: teacher failed: boom" in recorded["ms_vae_a"]["error"]
+
+
+def test_a_job_waits_for_a_deeper_stage_even_when_its_own_stage_is_cached(monkeypatch):
+    deep = _Job("deep")
+    cached = _Job("cached", [deep])  # its artifact is there, its own stage's is not: loading it trains `deep`
+    job = _Job("job", [cached])
+    pool = _AnsweringPool(slow={"deep"})
+    recorded = _run_scripted(monkeypatch, [job], pool, cache=_Cache(cached={"cached"}))
+    assert pool.sent == [["deep"], ["job"]]
+    assert "deep" in pool.answered_before["job"]  # trained once, by its own task, before the job was sent
+    assert recorded["job"]["status"] == "ok"

@@ -58,16 +58,16 @@ class DSprites(Procedural):
         return (1, self.params.image_size, self.params.image_size)
 
     def render(self, factors: np.ndarray) -> np.ndarray:
+        return self.paint(np, self.draw(factors))
+
+    def draw(self, factors: np.ndarray, rng=None) -> dict:
+        """Each sprite's shape, half-extent, rotation and centre (float64); a sprite draws no randomness."""
         factors = np.asarray(factors, dtype=np.int64)
         if factors.ndim != 2 or factors.shape[1] != len(self.factor_sizes):
             raise ValueError(f"factors must be (n, {len(self.factor_sizes)}), got {factors.shape}")
         if (factors < 0).any() or (factors >= np.array(self.factor_sizes)).any():
             raise ValueError("factor index out of range for the dSprites grid")
-        return self.paint(np, self.draw(factors))
-
-    def draw(self, factors: np.ndarray, rng=None) -> dict:
-        """Each sprite's shape, half-extent, rotation and centre (float64); a sprite draws no randomness."""
-        shape, scale, orient, fx, fy = np.asarray(factors, dtype=np.int64).T
+        shape, scale, orient, fx, fy = factors.T
         theta = ORIENTATIONS[orient]
         return {"shape": shape, "half": HALF_EXTENT * SCALES[scale], "cos": np.cos(theta), "sin": np.sin(theta),
                 "cx": CENTRE_LOW + CENTRE_SPAN * POSITIONS[fx], "cy": CENTRE_LOW + CENTRE_SPAN * POSITIONS[fy]}

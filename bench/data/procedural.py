@@ -78,7 +78,9 @@ class Procedural:
     def batch(self, n: int, rng: np.random.Generator, device, with_index: bool = False):
         """A training batch on `device`; with `with_index`, also each image's factor-grid index (the
         same draws either way). Sets with nuisance (textured_objects) render a new image each time:
-        the index names its factors, not the image. Painted in numpy on the CPU, on the device elsewhere."""
+        the index names its factors, not the image. Painted in numpy on the CPU, on the device elsewhere.
+        The factors come from `sample_factors` and the images from `draw` and `paint`, as `sample`'s do:
+        a subclass that draws factors otherwise overrides `sample_factors`, not `sample`."""
         device = torch.device(device)
         factors = self.sample_factors(n, rng)
         if device.type == "cpu":

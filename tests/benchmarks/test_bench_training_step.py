@@ -66,8 +66,10 @@ def test_fit_step_against_the_eager_step(benchmark, data):
 
     start = time.perf_counter()
     set_compile(True)
-    compiled_model.fit(data, Budget(steps=3, batch_size=BATCH), seed=0, progress=False)  # compiles here
-    set_compile(False)
+    try:
+        compiled_model.fit(data, Budget(steps=3, batch_size=BATCH), seed=0, progress=False)  # compiles here
+    finally:
+        set_compile(False)
     compile_seconds = time.perf_counter() - start
     eager, fitted, compiled, nhwc = [], [], [], []
     for _ in range(ROUNDS):  # interleaved, so that drifts of the machine's speed hit all alike
