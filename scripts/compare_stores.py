@@ -3,22 +3,33 @@
 
     python scripts/compare_stores.py SUITE STORE_A STORE_B
 
-Matches the latest successful score of each (model label, sweep point, seed, score id) in each store,
-so that two runs of the same suite made by different commits (whose job keys differ) can be compared,
-e.g. to check that a change moves no CPU result. Prints how many scores each store holds and every
-score that is not bit-identical (NaN equals NaN); exits 1 when any differs or is on one side only.
+Takes each job's latest successful row in each store (bench.store.Store.scores) and matches scores by
+(model label, sweep point, seed, score id), not by job key, so that two runs of the same suite made by
+different commits (whose job keys differ) can be compared, e.g. to check that a change moves no CPU
+result. Prints how many scores each store holds and every score that is not bit-identical (NaN equals
+NaN; a score stored as missing differs from one not stored at all); exits 1 when any differs.
 """
 
-import sqlite3
 import sys
+from pathlib import Path
 
-QUERY = ("SELECT r.label, r.sweep, r.seed, s.metric_id, s.value FROM runs r JOIN scores s ON s.job_key = r.job_key "
-         "WHERE r.suite = ? AND r.status = 'ok' ORDER BY r.finished")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.store import Store  # noqa: E402 - after the path line, so that the script runs from a checkout
+
+ABSENT = "(not stored)"
 
 
-def scores(store: str, suite: str) -> dict:
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        return {(label, sweep, seed, metric): value for label, sweep, seed, metric, value in db.execute(QUERY, (suite,))}
+def scores(path: str, suite: str) -> dict:
+    store = Store(path, readonly=True, any_version=True)
+    try:
+        return {(s["label"], s["sweep"], s["seed"], s["metric_id"]): s["value"] for s in store.scores(suite)}
+    finally:
+        store.close()
+
+
+def same(x, y) -> bool:
+    return x == y or (isinstance(x, float) and isinstance(y, float) and x != x and y != y)
 
 
 def main(suite: str, a: str, b: str) -> int:
@@ -26,11 +37,10 @@ def main(suite: str, a: str, b: str) -> int:
     print(f"{a}: {len(left)} scores; {b}: {len(right)} scores")
     differing = 0
     for key in sorted(left.keys() | right.keys(), key=str):
-        x, y = left.get(key), right.get(key)
-        if x == y or (x is not None and y is not None and x != x and y != y):
-            continue
-        differing += 1
-        print(f"  {key}: {x!r} against {y!r}")
+        x, y = left.get(key, ABSENT), right.get(key, ABSENT)
+        if not same(x, y):
+            differing += 1
+            print(f"  {key}: {x!r} against {y!r}")
     print(f"{differing} differ" if differing else "every score is bit-identical")
     return 1 if differing else 0
 
